@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "orders service: $(cat /etc/shop/motd.txt)"

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "payments using $(cat /app/lib/version.txt)"

@@ -1,0 +1,205 @@
+//! The command line. Clap lives here and only here: the arguments are turned
+//! into a plain [`Invocation`] that the rest of the tool reads.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Progress {
+    Auto,
+    Tty,
+    Plain,
+    None,
+}
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pipeline",
+    version,
+    about = "Build, push and pin every service of a monorepo: from services/ to deployable Kubernetes manifests.",
+    after_help = "Examples:\n  pipeline run                 build and push every service\n  pipeline run orders --no-push\n  pipeline build orders        rebuild one service into the local engine as <repository>:dev\n  pipeline services --output json"
+)]
+struct Cli {
+    /// Run as if started in DIR.
+    #[arg(short = 'C', value_name = "DIR", global = true)]
+    dir: Option<PathBuf>,
+    /// The config file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "pipeline.yaml",
+        global = true
+    )]
+    config: PathBuf,
+    /// The format of stdout: text for people, json for programs (one document).
+    #[arg(long, value_enum, default_value_t = Output::Text, global = true)]
+    output: Output,
+    /// Progress on stderr: bars on a terminal, one line per event otherwise or when CI is set.
+    #[arg(long, value_enum, default_value_t = Progress::Auto, global = true)]
+    progress: Progress,
+    /// Less output.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// More output: every build log line on stderr.
+    #[arg(short, long, global = true)]
+    verbose: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// The whole pipeline for all services, or the named ones and what they require.
+    #[command(after_help = "Example:\n  pipeline run --keep-going --results out/results.json")]
+    Run(RunArgs),
+    /// Rebuild services into the local engine only, tagged <repository>:dev. No AWS, no registry.
+    #[command(after_help = "Example:\n  pipeline build orders && docker run --rm shop/orders:dev")]
+    Build {
+        /// The services to build (their requirements are built too).
+        #[arg(required = true, value_name = "SERVICE")]
+        services: Vec<String>,
+        /// Parallel builds (default: build.jobs).
+        #[arg(long, value_name = "N")]
+        jobs: Option<usize>,
+    },
+    /// The discovered services: name, Dockerfile, context, repository, requires.
+    #[command(after_help = "Example:\n  pipeline services --output json")]
+    Services,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Services to run (default: all); their requirements are resolved too.
+    #[arg(value_name = "SERVICE")]
+    services: Vec<String>,
+    /// Build only: no AWS, no registry, no patch.
+    #[arg(long)]
+    no_push: bool,
+    /// Do not patch manifests.
+    #[arg(long)]
+    no_patch: bool,
+    /// Parallel builds (default: build.jobs).
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Parallel pushes (default: build.push_jobs).
+    #[arg(long, value_name = "N")]
+    push_jobs: Option<usize>,
+    /// Ignore the cache: build every selected service.
+    #[arg(long)]
+    force: bool,
+    /// Independent services go on after a failure.
+    #[arg(long)]
+    keep_going: bool,
+    /// Where to write the results file (default .pipeline/results.json).
+    #[arg(long, value_name = "FILE")]
+    results: Option<PathBuf>,
+}
+
+/// Options common to every command.
+#[derive(Debug, Clone)]
+pub struct Globals {
+    pub config: PathBuf,
+    pub output: Output,
+    pub progress: Progress,
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub services: Vec<String>,
+    pub push: bool,
+    pub patch: bool,
+    pub jobs: Option<usize>,
+    pub push_jobs: Option<usize>,
+    pub force: bool,
+    pub keep_going: bool,
+    pub results: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub enum Cmd {
+    Run(RunOptions),
+    Build {
+        services: Vec<String>,
+        jobs: Option<usize>,
+    },
+    Services,
+}
+
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    pub globals: Globals,
+    pub command: Cmd,
+}
+
+/// Parses the process arguments; on `--help`, `--version` or a usage error
+/// clap has printed what it needs to and this returns the exit code (2 for
+/// usage errors, as SPEC.md says).
+pub fn parse() -> Result<Invocation, i32> {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return Err(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    if let Some(dir) = &cli.dir
+        && let Err(e) = std::env::set_current_dir(dir)
+    {
+        eprintln!("error: -C {}: {e}", dir.display());
+        return Err(2);
+    }
+    let positive = |n: Option<usize>, flag: &str| -> Result<Option<usize>, i32> {
+        if n == Some(0) {
+            eprintln!("error: {flag} must be at least 1");
+            return Err(2);
+        }
+        Ok(n)
+    };
+    let command = match cli.command {
+        Command::Run(a) => Cmd::Run(RunOptions {
+            services: a.services,
+            push: !a.no_push,
+            patch: !a.no_patch && !a.no_push,
+            jobs: positive(a.jobs, "--jobs")?,
+            push_jobs: positive(a.push_jobs, "--push-jobs")?,
+            force: a.force,
+            keep_going: a.keep_going,
+            results: a.results,
+        }),
+        Command::Build { services, jobs } => Cmd::Build {
+            services,
+            jobs: positive(jobs, "--jobs")?,
+        },
+        Command::Services => Cmd::Services,
+    };
+    Ok(Invocation {
+        globals: Globals {
+            config: cli.config,
+            output: cli.output,
+            progress: cli.progress,
+            quiet: cli.quiet,
+            verbose: cli.verbose,
+        },
+        command,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

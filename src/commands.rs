@@ -1,0 +1,266 @@
+//! Each command from config to output: load and check everything that can be
+//! checked before a side effect (config, services, plan, tags), then connect
+//! to the engine and the registry, execute, write the results, render.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::auth::{self, Auth};
+use crate::cli::{Cmd, Globals, Invocation, Output, Progress, RunOptions};
+use crate::config::Config;
+use crate::discover::{self, Service};
+use crate::ecr::Ecr;
+use crate::engine::DockerEngine;
+use crate::error::Error;
+use crate::git::GitInfo;
+use crate::plan::{self, Plan, STATE_DIR};
+use crate::registry::{HttpRegistry, Registry};
+use crate::render::{self, PlainReporter};
+use crate::report::{GitSummary, Reporter, Results, SCHEMA, Silent};
+use crate::run::{Executor, LocalTags, Options, Target};
+
+pub async fn execute(invocation: Invocation) -> Result<(), Error> {
+    let globals = &invocation.globals;
+    let config = Config::load(&globals.config)?;
+    let services = discover::discover(&config)?;
+    match &invocation.command {
+        Cmd::Services => {
+            print_services(globals, &services);
+            Ok(())
+        }
+        Cmd::Run(options) => run(globals, &config, &services, options).await,
+        Cmd::Build {
+            services: names,
+            jobs,
+        } => build(globals, &config, &services, names, *jobs).await,
+    }
+}
+
+fn print_services(globals: &Globals, services: &[Service]) {
+    match globals.output {
+        Output::Json => println!(
+            "{}",
+            serde_json::to_string_pretty(services).expect("services serialize")
+        ),
+        Output::Text => print!("{}", render::services(services)),
+    }
+}
+
+fn reporter(globals: &Globals, plan: &Plan) -> Box<dyn Reporter> {
+    let names: Vec<&str> = plan.steps.iter().map(|s| s.service.name.as_str()).collect();
+    match globals.progress {
+        _ if globals.quiet => Box::new(Silent),
+        Progress::None => Box::new(Silent),
+        // The terminal view is the plain one until the live view lands.
+        Progress::Auto | Progress::Tty | Progress::Plain => {
+            Box::new(PlainReporter::new(globals.verbose, &names))
+        }
+    }
+}
+
+fn state_dir(config: &Config) -> PathBuf {
+    let dir = config.root.join(STATE_DIR);
+    // Keep the tool's state out of the user's commits.
+    let ignore = dir.join(".gitignore");
+    if !ignore.exists() {
+        let _ = std::fs::create_dir_all(&dir).and_then(|_| std::fs::write(&ignore, "*\n"));
+    }
+    dir
+}
+
+async fn connect_engine() -> Result<DockerEngine, Error> {
+    DockerEngine::connect()
+        .await
+        .map_err(|e| Error::Environment(e.to_string()))
+}
+
+/// The registry host, its login, and ECR when configured.
+async fn connect_registry(config: &Config) -> Result<(String, Arc<Auth>, Option<Ecr>), Error> {
+    let configured_host = config.registry.host.as_ref().map(|h| h.value.clone());
+    match &config.registry.ecr {
+        Some(settings) => {
+            let env = |e: crate::ecr::EcrError| Error::Environment(e.to_string());
+            let ecr = Ecr::connect(settings).await.map_err(env)?;
+            let login = ecr.login().await.map_err(env)?;
+            let host = configured_host.unwrap_or(login.host);
+            let auth = Auth::new(Some(login.credentials), Some(Box::new(ecr.clone())));
+            Ok((host, Arc::new(auth), Some(ecr)))
+        }
+        None => {
+            let host = configured_host.expect("config check: ecr or host is set");
+            let auth = Auth::new(auth::from_docker_config(&host), None);
+            Ok((host, Arc::new(auth), None))
+        }
+    }
+}
+
+fn results_path(config: &Config, given: Option<&Path>) -> PathBuf {
+    given
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| config.root.join(STATE_DIR).join("results.json"))
+}
+
+async fn run(
+    globals: &Globals,
+    config: &Config,
+    services: &[Service],
+    options: &RunOptions,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    let git = GitInfo::read(&config.root);
+    let plan = plan::plan(config, services, &options.services, git)?;
+    let engine = connect_engine().await?;
+    let state = state_dir(config);
+    let (target, registry_host) = if options.push {
+        let (host, auth, ecr) = connect_registry(config).await?;
+        let registry: Arc<dyn Registry> = Arc::new(HttpRegistry::new(&host, auth.clone()));
+        registry
+            .ping()
+            .await
+            .map_err(|e| Error::Environment(format!("registry {host} is unreachable: {e}; check registry.host and that the registry runs")))?;
+        let create = config
+            .registry
+            .ecr
+            .as_ref()
+            .is_some_and(|e| e.create_repositories);
+        (
+            Target::Registry {
+                host: host.clone(),
+                registry,
+                auth,
+                ecr: ecr.map(|e| (e, create)),
+            },
+            Some(host),
+        )
+    } else {
+        (
+            Target::Local {
+                tags: LocalTags::Planned,
+            },
+            None,
+        )
+    };
+    let reporter = reporter(globals, &plan);
+    let executor = Executor {
+        plan: &plan,
+        engine: &engine,
+        target,
+        options: Options {
+            jobs: options.jobs.unwrap_or(config.build.jobs),
+            push_jobs: options.push_jobs.unwrap_or(config.build.push_jobs),
+            force: options.force,
+            keep_going: options.keep_going,
+            logs_dir: state.join("logs"),
+            labels: config.build.labels.clone(),
+        },
+        reporter: reporter.as_ref(),
+    };
+    let services = tokio::select! {
+        results = executor.execute() => results,
+        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
+    };
+    let results = Results {
+        schema: SCHEMA,
+        git: GitSummary {
+            sha: plan.git.sha.clone(),
+            dirty: plan.git.dirty(),
+        },
+        registry: registry_host,
+        services,
+        manifests: Vec::new(),
+    };
+    let path = results_path(config, options.results.as_deref());
+    results
+        .write(&path)
+        .map_err(|e| Error::Environment(format!("writing {}: {e}", path.display())))?;
+    finish(globals, &results, &state, started)
+}
+
+/// Prints the results and turns failures into the exit code.
+fn finish(
+    globals: &Globals,
+    results: &Results,
+    state: &Path,
+    started: Instant,
+) -> Result<(), Error> {
+    match globals.output {
+        Output::Json => print!("{}", results.to_json()),
+        Output::Text if !globals.quiet => print!(
+            "{}",
+            render::summary(results, started.elapsed().as_millis())
+        ),
+        Output::Text => {}
+    }
+    eprint!("{}", render::failures(results, &state.join("logs")));
+    match results.failed().count() {
+        0 => Ok(()),
+        n => Err(Error::Failed(n)),
+    }
+}
+
+async fn build(
+    globals: &Globals,
+    config: &Config,
+    services: &[Service],
+    names: &[String],
+    jobs: Option<usize>,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    let git = GitInfo::read(&config.root);
+    let plan = plan::plan(config, services, names, git)?;
+    let engine = connect_engine().await?;
+    let state = state_dir(config);
+    let reporter = reporter(globals, &plan);
+    let executor = Executor {
+        plan: &plan,
+        engine: &engine,
+        target: Target::Local {
+            tags: LocalTags::Dev,
+        },
+        options: Options {
+            jobs: jobs.unwrap_or(config.build.jobs),
+            push_jobs: 1,
+            force: true,
+            keep_going: false,
+            logs_dir: state.join("logs"),
+            labels: config.build.labels.clone(),
+        },
+        reporter: reporter.as_ref(),
+    };
+    let services = tokio::select! {
+        results = executor.execute() => results,
+        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
+    };
+    if globals.output == Output::Text && !globals.quiet {
+        for (name, r) in &services {
+            if let Some(id) = &r.image_id {
+                println!("{name}: image {id}\n  docker run --rm {}:dev", r.repository);
+            }
+        }
+    }
+    let results = Results {
+        schema: SCHEMA,
+        git: GitSummary {
+            sha: plan.git.sha.clone(),
+            dirty: plan.git.dirty(),
+        },
+        registry: None,
+        services,
+        manifests: Vec::new(),
+    };
+    let quiet_text = Globals {
+        quiet: true,
+        ..globals.clone()
+    };
+    finish(
+        if globals.output == Output::Json {
+            globals
+        } else {
+            &quiet_text
+        },
+        &results,
+        &state,
+        started,
+    )
+}

@@ -1,0 +1,437 @@
+//! `pipeline.yaml`: parsed once into plain types, with every value that a later
+//! check may reject kept together with its line and column.
+//!
+//! The file is read with `serde-saphyr` (see the README for why not
+//! `serde_yaml`): `deny_unknown_fields` gives unknown keys with their line and
+//! column, and `Spanned` keeps the position of paths, names and tags so that
+//! discovery can say "pipeline.yaml:12:14: context `../x` escapes the repo root"
+//! long after parsing.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_saphyr::Spanned;
+
+/// A position in the config file, 1-based.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Loc {
+    pub line: u64,
+    pub column: u64,
+}
+
+/// A value from the config file together with where it was written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct At<T> {
+    pub value: T,
+    pub loc: Loc,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for At<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let spanned = Spanned::<T>::deserialize(d)?;
+        let loc = Loc {
+            line: spanned.referenced.line(),
+            column: spanned.referenced.column(),
+        };
+        Ok(At {
+            value: spanned.value,
+            loc,
+        })
+    }
+}
+
+/// A config error: the file, where in it, and what to do.
+#[derive(Debug, thiserror::Error)]
+pub struct ConfigError {
+    pub file: PathBuf,
+    pub loc: Option<Loc>,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.loc {
+            Some(loc) => write!(
+                f,
+                "{}:{}:{}: {}",
+                self.file.display(),
+                loc.line,
+                loc.column,
+                self.message
+            ),
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EcrSettings {
+    pub region: Option<String>,
+    pub account: Option<At<String>>,
+    #[serde(default = "yes")]
+    pub create_repositories: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegistrySettings {
+    pub ecr: Option<EcrSettings>,
+    pub host: Option<At<String>>,
+    #[serde(default)]
+    pub repository_prefix: Option<At<String>>,
+}
+
+/// The per-service keys; also the shape of `defaults`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSettings {
+    pub dockerfile: Option<At<String>>,
+    pub context: Option<At<String>>,
+    pub target: Option<String>,
+    pub build_args: Option<BTreeMap<String, String>>,
+    pub requires: Option<Vec<At<String>>>,
+    pub platform: Option<At<String>>,
+    pub repository: Option<At<String>>,
+}
+
+impl ServiceSettings {
+    /// `self` with every key it leaves unset taken from `defaults`.
+    pub fn or(&self, defaults: &ServiceSettings) -> ServiceSettings {
+        ServiceSettings {
+            dockerfile: self.dockerfile.clone().or(defaults.dockerfile.clone()),
+            context: self.context.clone().or(defaults.context.clone()),
+            target: self.target.clone().or(defaults.target.clone()),
+            build_args: self.build_args.clone().or(defaults.build_args.clone()),
+            requires: self.requires.clone().or(defaults.requires.clone()),
+            platform: self.platform.clone().or(defaults.platform.clone()),
+            repository: self.repository.clone().or(defaults.repository.clone()),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BuildSettings {
+    #[serde(default = "default_jobs")]
+    pub jobs: usize,
+    #[serde(default = "default_push_jobs")]
+    pub push_jobs: usize,
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+fn default_jobs() -> usize {
+    2
+}
+
+fn default_push_jobs() -> usize {
+    4
+}
+
+impl Default for BuildSettings {
+    fn default() -> Self {
+        BuildSettings {
+            jobs: default_jobs(),
+            push_jobs: default_push_jobs(),
+            labels: BTreeMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+pub enum Pin {
+    #[default]
+    #[serde(rename = "digest")]
+    Digest,
+    #[serde(rename = "tag+digest")]
+    TagAndDigest,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelmTarget {
+    pub values: At<String>,
+    pub image_path: At<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ManifestSettings {
+    #[serde(default)]
+    pub kustomize: Vec<At<String>>,
+    #[serde(default)]
+    pub helm: Vec<HelmTarget>,
+    #[serde(default)]
+    pub raw: Vec<At<String>>,
+    #[serde(default)]
+    pub pin: Pin,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    version: At<u32>,
+    #[serde(default)]
+    registry: RegistrySettings,
+    services_dir: Option<At<String>>,
+    #[serde(default)]
+    defaults: ServiceSettings,
+    #[serde(default)]
+    services: BTreeMap<String, At<ServiceSettings>>,
+    #[serde(default)]
+    tags: Vec<At<String>>,
+    #[serde(default)]
+    build: BuildSettings,
+    #[serde(default)]
+    manifests: ManifestSettings,
+}
+
+/// The whole of `pipeline.yaml`, checked for shape but not yet against the
+/// file system (that is discovery's job).
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The folder that holds pipeline.yaml; every path is relative to it.
+    pub root: PathBuf,
+    /// The config file as the user named it, for messages.
+    pub file: PathBuf,
+    pub registry: RegistrySettings,
+    pub services_dir: At<String>,
+    pub defaults: ServiceSettings,
+    pub services: BTreeMap<String, At<ServiceSettings>>,
+    pub tags: Vec<At<String>>,
+    pub build: BuildSettings,
+    pub manifests: ManifestSettings,
+}
+
+impl Config {
+    /// Reads and checks `file`.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+            file: file.to_path_buf(),
+            loc: None,
+            message: format!("cannot read the config file: {e}; run pipeline in the repo root or pass -C DIR / --config FILE"),
+        })?;
+        Config::parse(file, &text)
+    }
+
+    /// Parses `text` as the contents of `file`.
+    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+        let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
+            let loc = e.location().map(|l| Loc {
+                line: l.line(),
+                column: l.column(),
+            });
+            // The message without the source snippet: the location is ours.
+            let message = e.without_snippet().to_string();
+            let message = strip_location_prefix(&message);
+            ConfigError {
+                file: file.to_path_buf(),
+                loc,
+                message,
+            }
+        })?;
+        let root = file
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."))
+            .to_path_buf();
+        let config = Config {
+            root,
+            file: file.to_path_buf(),
+            registry: raw.registry,
+            services_dir: raw.services_dir.unwrap_or(At {
+                value: "services".into(),
+                loc: Loc::default(),
+            }),
+            defaults: raw.defaults,
+            services: raw.services,
+            tags: raw.tags,
+            build: raw.build,
+            manifests: raw.manifests,
+        };
+        if raw.version.value != 1 {
+            return Err(config.error(
+                raw.version.loc,
+                format!(
+                    "unsupported version {}; this pipeline reads version: 1",
+                    raw.version.value
+                ),
+            ));
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    /// An error at `loc` in this config file.
+    pub fn error(&self, loc: Loc, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            file: self.file.clone(),
+            loc: (loc != Loc::default()).then_some(loc),
+            message: message.into(),
+        }
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        if self.build.jobs == 0 || self.build.push_jobs == 0 {
+            return Err(self.error(
+                Loc::default(),
+                "build.jobs and build.push_jobs must be at least 1",
+            ));
+        }
+        if let Some(host) = &self.registry.host
+            && (host.value.is_empty() || host.value.contains('/') || host.value.contains("://"))
+        {
+            return Err(self.error(
+                host.loc,
+                format!(
+                    "registry.host `{}` must be a bare host[:port], like 127.0.0.1:5000",
+                    host.value
+                ),
+            ));
+        }
+        if self.registry.ecr.is_none() && self.registry.host.is_none() {
+            return Err(self.error(
+                Loc::default(),
+                "no registry configured: set registry.ecr (ECR) and/or registry.host (a plain OCI registry)",
+            ));
+        }
+        if let Some(account) = self.registry.ecr.as_ref().and_then(|e| e.account.as_ref())
+            && (account.value.len() != 12 || !account.value.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(self.error(
+                account.loc,
+                format!(
+                    "registry.ecr.account `{}` is not a 12-digit AWS account id (quote it: \"123456789012\")",
+                    account.value
+                ),
+            ));
+        }
+        for tag in &self.tags {
+            crate::tags::check_template(&tag.value).map_err(|m| self.error(tag.loc, m))?;
+        }
+        Ok(())
+    }
+
+    /// The repository prefix (`shop/`), empty when unset.
+    pub fn repository_prefix(&self) -> &str {
+        self.registry
+            .repository_prefix
+            .as_ref()
+            .map(|p| p.value.as_str())
+            .unwrap_or("")
+    }
+}
+
+/// serde-saphyr's message starts with `error: line L column C: ` and may
+/// end with ` at line L, column C`; we print the location ourselves, as
+/// `file:L:C:`.
+fn strip_location_prefix(message: &str) -> String {
+    let mut m = message.strip_prefix("error: ").unwrap_or(message);
+    if let Some(rest) = m.strip_prefix("line ")
+        && let Some(idx) = rest.find(": ")
+        && rest[..idx].contains("column")
+    {
+        m = &rest[idx + 2..];
+    }
+    if let Some(idx) = m.rfind(" at line ")
+        && m[idx..].contains(", column ")
+    {
+        m = &m[..idx];
+    }
+    m.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("pipeline.yaml"), text)
+    }
+
+    const MINIMAL: &str = "version: 1\nregistry:\n  host: 127.0.0.1:5000\n";
+
+    #[test]
+    fn minimal_config_has_defaults() {
+        let c = parse(MINIMAL).unwrap();
+        assert_eq!(c.services_dir.value, "services");
+        assert_eq!(c.build.jobs, 2);
+        assert_eq!(c.build.push_jobs, 4);
+        assert_eq!(c.manifests.pin, Pin::Digest);
+        assert_eq!(c.repository_prefix(), "");
+    }
+
+    #[test]
+    fn unknown_key_names_key_line_and_column() {
+        let e = parse(
+            "version: 1\nregistry:\n  host: 127.0.0.1:5000\nservices:\n  api:\n    contxt: x\n",
+        )
+        .unwrap_err();
+        assert_eq!(e.loc, Some(Loc { line: 6, column: 5 }));
+        let text = e.to_string();
+        assert!(text.starts_with("pipeline.yaml:6:5: "), "{text}");
+        assert!(text.contains("unknown field `contxt`"), "{text}");
+        assert!(
+            !text.contains("at line"),
+            "the location is said once: {text}"
+        );
+    }
+
+    #[test]
+    fn unknown_top_level_key() {
+        let e = parse("version: 1\nregistry:\n  host: h:1\nservics: {}\n").unwrap_err();
+        assert_eq!(e.loc.map(|l| l.line), Some(4));
+        assert!(e.message.contains("servics"), "{}", e.message);
+    }
+
+    #[test]
+    fn wrong_type_is_an_error_with_position() {
+        let e = parse("version: 1\nregistry:\n  host: h:1\nbuild:\n  jobs: many\n").unwrap_err();
+        assert_eq!(e.loc, Some(Loc { line: 5, column: 9 }));
+        let e = parse("version: 1\nregistry:\n  host: h:1\nservices:\n  a:\n    requires: b\n")
+            .unwrap_err();
+        assert_eq!(e.loc.map(|l| l.line), Some(6), "{e}");
+    }
+
+    #[test]
+    fn bad_values_are_rejected() {
+        let e = parse("version: 2\nregistry:\n  host: h:1\n").unwrap_err();
+        assert!(e.to_string().contains("unsupported version 2"), "{e}");
+        let e = parse("version: 1\nregistry:\n  host: https://h\n").unwrap_err();
+        assert!(e.to_string().contains("bare host"), "{e}");
+        let e = parse("version: 1\nregistry:\n  ecr:\n    account: 1234\n").unwrap_err();
+        assert!(e.to_string().starts_with("pipeline.yaml:4:14"), "{e}");
+        let e = parse("version: 1\nregistry:\n  host: h:1\nbuild:\n  jobs: 0\n").unwrap_err();
+        assert!(e.to_string().contains("at least 1"), "{e}");
+        let e = parse("version: 1\n").unwrap_err();
+        assert!(e.to_string().contains("no registry configured"), "{e}");
+        let e = parse("version: 1\nregistry:\n  host: h:1\nmanifests:\n  pin: tag\n").unwrap_err();
+        assert_eq!(e.loc.map(|l| l.line), Some(5), "{e}");
+    }
+
+    #[test]
+    fn bad_tag_template_names_its_line() {
+        let e =
+            parse("version: 1\nregistry:\n  host: h:1\ntags: [latest, \"{nope}\"]\n").unwrap_err();
+        assert_eq!(e.loc.map(|l| l.line), Some(4));
+        assert!(e.message.contains("{nope}"), "{}", e.message);
+    }
+
+    #[test]
+    fn per_service_settings_fall_back_to_defaults() {
+        let c = parse(
+            "version: 1\nregistry:\n  host: h:1\ndefaults:\n  context: .\n  target: prod\nservices:\n  a:\n    target: dev\n",
+        )
+        .unwrap();
+        let a = c.services["a"].value.or(&c.defaults);
+        assert_eq!(a.context.unwrap().value, ".");
+        assert_eq!(a.target.as_deref(), Some("dev"));
+    }
+}

@@ -1,0 +1,430 @@
+//! The build context: which files the build can see, their hash, and the tar
+//! stream sent to the engine.
+//!
+//! The listing is made once and serves both the input digest and the tar, so
+//! the two cannot disagree about what the build sees. The tar is written on a
+//! blocking thread into a bounded channel and streamed to the engine, so a
+//! large context is never held in memory. As the Docker CLI does, the
+//! Dockerfile and `.dockerignore` are always sent, owners are root, and
+//! symlinks are sent as symlinks, never followed.
+
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use futures::Stream;
+use sha2::{Digest, Sha256};
+use tokio::sync::mpsc;
+use walkdir::WalkDir;
+
+use crate::ignore::DockerIgnore;
+
+/// The name the Dockerfile gets in the tar when it lies outside the context.
+const OUTSIDE_DOCKERFILE: &str = ".pipeline.Dockerfile";
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Dir,
+    File { executable: bool, size: u64 },
+    Symlink { target: String },
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Path inside the context (and the tar), `/`-separated.
+    pub path: String,
+    /// Where the bytes come from.
+    pub source: PathBuf,
+    pub kind: Kind,
+    pub mode: u32,
+    pub mtime: u64,
+}
+
+/// What one build can see.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    pub entries: Vec<Entry>,
+    /// The context's `.dockerignore`, to tell whether a path (even one that
+    /// no longer exists) is something the build would see.
+    pub ignore: std::sync::Arc<DockerIgnore>,
+    /// The Dockerfile's path inside the tar (the engine's `dockerfile` parameter).
+    pub dockerfile: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("{path}: {message}")]
+    DockerIgnore { path: PathBuf, message: String },
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ContextError + '_ {
+    move |source| ContextError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+impl Listing {
+    /// Lists the context `context` (absolute) after its `.dockerignore`,
+    /// with `dockerfile` (absolute) always included. `state_dir` (the tool's
+    /// `.pipeline/`) is never part of a context.
+    pub fn read(
+        context: &Path,
+        dockerfile: &Path,
+        state_dir: &Path,
+    ) -> Result<Listing, ContextError> {
+        let ignore_path = context.join(".dockerignore");
+        let ignore = match std::fs::read_to_string(&ignore_path) {
+            Ok(text) => {
+                DockerIgnore::parse(&text).map_err(|message| ContextError::DockerIgnore {
+                    path: ignore_path.clone(),
+                    message,
+                })?
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => DockerIgnore::default(),
+            Err(e) => return Err(io_error(&ignore_path)(e)),
+        };
+        let dockerfile_rel = dockerfile
+            .strip_prefix(context)
+            .ok()
+            .map(|p| p.to_string_lossy().replace('\\', "/"));
+        let always = |rel: &str| rel == ".dockerignore" || dockerfile_rel.as_deref() == Some(rel);
+
+        let mut entries = Vec::new();
+        let walker = WalkDir::new(context)
+            .follow_links(false)
+            .sort_by_file_name()
+            .min_depth(1)
+            .into_iter()
+            .filter_entry(|e| {
+                if e.path() == state_dir {
+                    return false;
+                }
+                !(e.file_type().is_dir() && ignore.skips_dir(&rel_path(context, e.path())))
+            });
+        for item in walker {
+            let item = item.map_err(|e| {
+                let path = e.path().unwrap_or(context).to_path_buf();
+                ContextError::Io {
+                    path,
+                    source: e.into(),
+                }
+            })?;
+            let rel = rel_path(context, item.path());
+            if ignore.excludes(&rel) && !always(&rel) {
+                continue;
+            }
+            entries.push(entry(item.path(), rel)?);
+        }
+        let dockerfile_in_tar = match dockerfile_rel {
+            Some(rel) => {
+                if !entries.iter().any(|e| e.path == rel) {
+                    entries.push(entry(dockerfile, rel.clone())?);
+                }
+                rel
+            }
+            None => {
+                entries.push(entry(dockerfile, OUTSIDE_DOCKERFILE.into())?);
+                OUTSIDE_DOCKERFILE.into()
+            }
+        };
+        Ok(Listing {
+            entries,
+            ignore: std::sync::Arc::new(ignore),
+            dockerfile: dockerfile_in_tar,
+        })
+    }
+
+    /// Feeds the listing into `hasher`: paths, kinds, the executable bit,
+    /// contents and link targets; never times or owners.
+    pub fn hash_into(&self, hasher: &mut Sha256) -> Result<(), ContextError> {
+        let mut buf = vec![0u8; 256 * 1024];
+        for e in &self.entries {
+            match &e.kind {
+                Kind::Dir => {
+                    hasher.update(b"d\0");
+                    hasher.update(e.path.as_bytes());
+                    hasher.update(b"\0");
+                }
+                Kind::Symlink { target } => {
+                    hasher.update(b"l\0");
+                    hasher.update(e.path.as_bytes());
+                    hasher.update(b"\0");
+                    hasher.update(target.as_bytes());
+                    hasher.update(b"\0");
+                }
+                Kind::File { executable, size } => {
+                    hasher.update(if *executable { b"x\0" } else { b"f\0" });
+                    hasher.update(e.path.as_bytes());
+                    hasher.update(b"\0");
+                    hasher.update(size.to_le_bytes());
+                    let mut f = std::fs::File::open(&e.source).map_err(io_error(&e.source))?;
+                    loop {
+                        let n = f.read(&mut buf).map_err(io_error(&e.source))?;
+                        if n == 0 {
+                            break;
+                        }
+                        hasher.update(&buf[..n]);
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Total bytes of file contents in the context.
+    pub fn content_bytes(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|e| match e.kind {
+                Kind::File { size, .. } => size,
+                _ => 0,
+            })
+            .sum()
+    }
+
+    /// The context as a tar stream, written on a blocking thread.
+    pub fn into_tar_stream(self) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
+        let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(8);
+        tokio::task::spawn_blocking(move || {
+            let writer = ChannelWriter {
+                tx: tx.clone(),
+                buf: Vec::with_capacity(CHUNK),
+            };
+            if let Err(e) = write_tar(&self, writer) {
+                let _ = tx.blocking_send(Err(e));
+            }
+        });
+        tokio_stream::wrappers::ReceiverStream::new(rx)
+    }
+}
+
+fn rel_path(context: &Path, path: &Path) -> String {
+    path.strip_prefix(context)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+fn entry(path: &Path, rel: String) -> Result<Entry, ContextError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::symlink_metadata(path).map_err(io_error(path))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    let kind = if meta.file_type().is_symlink() {
+        let target = std::fs::read_link(path).map_err(io_error(path))?;
+        Kind::Symlink {
+            target: target.to_string_lossy().into_owned(),
+        }
+    } else if meta.is_dir() {
+        Kind::Dir
+    } else {
+        Kind::File {
+            executable: mode & 0o111 != 0,
+            size: meta.len(),
+        }
+    };
+    Ok(Entry {
+        path: rel,
+        source: path.to_path_buf(),
+        kind,
+        mode,
+        mtime: meta.mtime().max(0) as u64,
+    })
+}
+
+const CHUNK: usize = 64 * 1024;
+
+/// An `io::Write` that hands 64 KiB chunks to the async side.
+struct ChannelWriter {
+    tx: mpsc::Sender<Result<Bytes, io::Error>>,
+    buf: Vec<u8>,
+}
+
+impl ChannelWriter {
+    fn send(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| {
+            io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "the engine stopped reading the context",
+            )
+        })
+    }
+}
+
+impl Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.send()
+    }
+}
+
+fn write_tar<W: Write>(listing: &Listing, writer: W) -> io::Result<()> {
+    let mut tar = tar::Builder::new(writer);
+    tar.follow_symlinks(false);
+    for e in &listing.entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(e.mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(e.mtime);
+        match &e.kind {
+            Kind::Dir => {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                tar.append_data(&mut header, format!("{}/", e.path), io::empty())?;
+            }
+            Kind::Symlink { target } => {
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                tar.append_link(&mut header, &e.path, target)?;
+            }
+            Kind::File { .. } => {
+                let file = std::fs::File::open(&e.source)?;
+                // The size is taken now: a file that changed since the listing
+                // is sent as it is now, never as a torn tar entry.
+                let size = file.metadata()?.len();
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(size);
+                tar.append_data(&mut header, &e.path, file.take(size))?;
+            }
+        }
+    }
+    let mut writer = tar.into_inner()?;
+    writer.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+
+    fn tree(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("pipeline-context-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        fs::create_dir_all(dir.join("src/deep")).unwrap();
+        fs::write(dir.join("Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
+        fs::write(dir.join("src/a.txt"), "a").unwrap();
+        fs::write(dir.join("src/deep/b.txt"), "b").unwrap();
+        fs::write(dir.join("secret.env"), "TOKEN=x").unwrap();
+        dir
+    }
+
+    fn paths(l: &Listing) -> Vec<&str> {
+        l.entries.iter().map(|e| e.path.as_str()).collect()
+    }
+
+    fn digest(l: &Listing) -> String {
+        let mut h = Sha256::new();
+        l.hash_into(&mut h).unwrap();
+        hex::encode(h.finalize())
+    }
+
+    #[test]
+    fn dockerignore_applies_but_dockerfile_is_always_sent() {
+        let dir = tree("ignore");
+        fs::write(
+            dir.join(".dockerignore"),
+            "secret.env\nsrc/deep\nDockerfile\n",
+        )
+        .unwrap();
+        let l = Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline")).unwrap();
+        assert_eq!(
+            paths(&l),
+            [".dockerignore", "Dockerfile", "src", "src/a.txt"]
+        );
+        assert_eq!(l.dockerfile, "Dockerfile");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn state_dir_and_outside_dockerfile() {
+        let dir = tree("state");
+        fs::create_dir_all(dir.join(".pipeline/logs")).unwrap();
+        fs::write(dir.join(".pipeline/results.json"), "{}").unwrap();
+        let l = Listing::read(
+            &dir.join("src"),
+            &dir.join("Dockerfile"),
+            &dir.join(".pipeline"),
+        )
+        .unwrap();
+        assert_eq!(
+            paths(&l),
+            ["a.txt", "deep", "deep/b.txt", OUTSIDE_DOCKERFILE]
+        );
+        assert_eq!(l.dockerfile, OUTSIDE_DOCKERFILE);
+        let l = Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline")).unwrap();
+        assert!(!paths(&l).iter().any(|p| p.starts_with(".pipeline")));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn hash_sees_content_mode_and_links_not_mtime() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tree("hash");
+        let read = || Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline")).unwrap();
+        let d0 = digest(&read());
+        let f = dir.join("src/a.txt");
+        fs::File::options()
+            .write(true)
+            .open(&f)
+            .unwrap()
+            .set_modified(std::time::SystemTime::UNIX_EPOCH)
+            .unwrap();
+        assert_eq!(digest(&read()), d0, "mtime must not count");
+        fs::write(&f, "A").unwrap();
+        let d1 = digest(&read());
+        assert_ne!(d1, d0, "content counts");
+        fs::set_permissions(&f, fs::Permissions::from_mode(0o755)).unwrap();
+        let d2 = digest(&read());
+        assert_ne!(d2, d1, "the executable bit counts");
+        std::os::unix::fs::symlink("a.txt", dir.join("src/link")).unwrap();
+        let d3 = digest(&read());
+        assert_ne!(d3, d2);
+        fs::remove_file(dir.join("src/link")).unwrap();
+        std::os::unix::fs::symlink("deep/b.txt", dir.join("src/link")).unwrap();
+        assert_ne!(digest(&read()), d3, "the link target counts");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn tar_stream_holds_the_listing() {
+        use futures::TryStreamExt;
+        let dir = tree("tar");
+        std::os::unix::fs::symlink("/etc/passwd", dir.join("src/abs-link")).unwrap();
+        let l = Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline")).unwrap();
+        let chunks: Vec<Bytes> = l.into_tar_stream().try_collect().await.unwrap();
+        let bytes: Vec<u8> = chunks.concat();
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let mut seen = Vec::new();
+        for e in archive.entries().unwrap() {
+            let e = e.unwrap();
+            let path = e.path().unwrap().to_string_lossy().into_owned();
+            assert_eq!(e.header().uid().unwrap(), 0);
+            if path == "src/abs-link" {
+                assert_eq!(e.header().entry_type(), tar::EntryType::Symlink);
+                assert_eq!(
+                    e.link_name().unwrap().unwrap().to_str(),
+                    Some("/etc/passwd")
+                );
+            }
+            seen.push(path);
+        }
+        assert!(seen.contains(&"src/deep/b.txt".to_string()), "{seen:?}");
+        assert!(seen.contains(&"src/".to_string()), "{seen:?}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}

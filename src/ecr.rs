@@ -1,0 +1,162 @@
+//! Amazon ECR through aws-sdk-ecr: the registry login and its repositories.
+//!
+//! Configuration is the AWS standard chain (`AWS_REGION`, `AWS_PROFILE`,
+//! `AWS_ACCESS_KEY_ID`…, SSO, instance roles) and the SDK's endpoint
+//! conventions (`AWS_ENDPOINT_URL_ECR`, `AWS_ENDPOINT_URL`), so moto is just
+//! another endpoint. The login is `AWS` plus the token from
+//! `GetAuthorizationToken`; see `auth.rs` for when it is refreshed.
+
+use async_trait::async_trait;
+use aws_config::BehaviorVersion;
+use aws_sdk_ecr::config::ProvideCredentials;
+use aws_sdk_ecr::error::DisplayErrorContext;
+
+use crate::auth::{Refresh, decode_basic};
+use crate::config::EcrSettings;
+use crate::secret::Credentials;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EcrError {
+    #[error(
+        "no AWS region: set AWS_REGION (or registry.ecr.region in pipeline.yaml, or a profile's region)"
+    )]
+    NoRegion,
+    #[error(
+        "no AWS credentials ({0}): set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE"
+    )]
+    NoCredentials(String),
+    #[error("ECR {call}: {message}")]
+    Call { call: &'static str, message: String },
+    #[error(
+        "repository `{0}` does not exist and registry.ecr.create_repositories is false; create it or set create_repositories: true"
+    )]
+    Missing(String),
+}
+
+/// What `GetAuthorizationToken` gives: the registry host and its login.
+#[derive(Debug, Clone)]
+pub struct Login {
+    /// `123456789012.dkr.ecr.us-east-1.amazonaws.com`
+    pub host: String,
+    pub credentials: Credentials,
+}
+
+#[derive(Clone)]
+pub struct Ecr {
+    client: aws_sdk_ecr::Client,
+    account: Option<String>,
+}
+
+impl Ecr {
+    /// Loads the AWS configuration and checks that a region and credentials
+    /// resolve, so a missing one is an environment error before any build.
+    pub async fn connect(settings: &EcrSettings) -> Result<Ecr, EcrError> {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(region) = &settings.region {
+            loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        let sdk = loader.load().await;
+        if sdk.region().is_none() {
+            return Err(EcrError::NoRegion);
+        }
+        let provider = sdk
+            .credentials_provider()
+            .ok_or_else(|| EcrError::NoCredentials("no provider".into()))?;
+        provider
+            .provide_credentials()
+            .await
+            .map_err(|e| EcrError::NoCredentials(e.to_string()))?;
+        Ok(Ecr {
+            client: aws_sdk_ecr::Client::new(&sdk),
+            account: settings.account.as_ref().map(|a| a.value.clone()),
+        })
+    }
+
+    pub async fn login(&self) -> Result<Login, EcrError> {
+        let call = |message: String| EcrError::Call {
+            call: "GetAuthorizationToken",
+            message,
+        };
+        let out = self
+            .client
+            .get_authorization_token()
+            .send()
+            .await
+            .map_err(|e| call(DisplayErrorContext(&e).to_string()))?;
+        let data = out
+            .authorization_data()
+            .first()
+            .ok_or_else(|| call("no authorization data in the answer".into()))?;
+        let credentials = data
+            .authorization_token()
+            .and_then(decode_basic)
+            .ok_or_else(|| call("the authorization token is not base64 of user:password".into()))?;
+        let endpoint = data
+            .proxy_endpoint()
+            .ok_or_else(|| call("no proxy endpoint in the answer".into()))?;
+        let host = endpoint
+            .trim_start_matches("https://")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_string();
+        // The token opens every registry the caller may use; the endpoint
+        // names the caller's own. Another account's registry differs only in
+        // its first label.
+        let host = match (&self.account, host.split_once('.')) {
+            (Some(account), Some((_, rest))) => format!("{account}.{rest}"),
+            _ => host,
+        };
+        Ok(Login { host, credentials })
+    }
+
+    /// Makes sure `name` exists, creating it when allowed.
+    pub async fn ensure_repository(&self, name: &str, create: bool) -> Result<(), EcrError> {
+        let mut req = self.client.describe_repositories().repository_names(name);
+        if let Some(account) = &self.account {
+            req = req.registry_id(account);
+        }
+        match req.send().await {
+            Ok(_) => return Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_not_found_exception()) => {}
+            Err(e) => {
+                return Err(EcrError::Call {
+                    call: "DescribeRepositories",
+                    message: DisplayErrorContext(&e).to_string(),
+                });
+            }
+        }
+        if !create {
+            return Err(EcrError::Missing(name.to_string()));
+        }
+        let mut req = self.client.create_repository().repository_name(name);
+        if let Some(account) = &self.account {
+            req = req.registry_id(account);
+        }
+        match req.send().await {
+            Ok(_) => Ok(()),
+            // Another run created it in the meantime: fine.
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_already_exists_exception()) =>
+            {
+                Ok(())
+            }
+            Err(e) => Err(EcrError::Call {
+                call: "CreateRepository",
+                message: DisplayErrorContext(&e).to_string(),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Refresh for Ecr {
+    async fn refresh(&self) -> Result<Credentials, String> {
+        self.login()
+            .await
+            .map(|l| l.credentials)
+            .map_err(|e| e.to_string())
+    }
+}

@@ -1,0 +1,35 @@
+//! The error a command ends with, and the exit code it maps to (SPEC.md:
+//! 0 success, 1 services failed, 2 usage or config, 3 environment, 130
+//! interrupted). Library parts have their own typed errors; this is the edge.
+
+use crate::config::ConfigError;
+use crate::plan::PlanError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Plan(#[from] PlanError),
+    /// The Docker engine, AWS or the registry is missing or unreachable.
+    #[error("{0}")]
+    Environment(String),
+    /// One or more services failed; the details were already reported.
+    #[error("{0} service(s) failed")]
+    Failed(usize),
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl Error {
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Failed(_) => 1,
+            Error::Usage(_) | Error::Config(_) | Error::Plan(_) => 2,
+            Error::Environment(_) => 3,
+            Error::Interrupted => 130,
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! The push stage: each image goes to the registry once, under its content
+//! tag, through the engine; every other tag is then added inside the
+//! registry with a manifest PUT of the very same bytes, so no layer moves
+//! twice and the digest cannot change between tags.
+
+use crate::auth::Auth;
+use crate::build::ServiceLog;
+use crate::engine::{Engine, EngineError};
+use crate::registry::{Registry, RegistryError};
+
+/// Pushes `<host>/<repository>:<tag>` and returns the digest the registry
+/// holds for it. An authentication failure refreshes the login once.
+pub async fn push_content(
+    engine: &dyn Engine,
+    registry: &dyn Registry,
+    auth: &Auth,
+    host: &str,
+    repository: &str,
+    tag: &str,
+    log: &mut ServiceLog<'_>,
+) -> Result<String, String> {
+    let full = format!("{host}/{repository}");
+    let mut on_line = |line: String| log.line(&line);
+    let mut result = engine
+        .push(&full, tag, auth.credentials(), &mut on_line)
+        .await;
+    if let Err(EngineError::Push {
+        unauthorized: true, ..
+    }) = &result
+        && auth.refresh_once().await
+    {
+        result = engine
+            .push(&full, tag, auth.credentials(), &mut on_line)
+            .await;
+    }
+    result.map_err(|e| format!("pushing {full}:{tag}: {e}"))?;
+    match registry.digest(repository, tag).await {
+        Ok(Some(digest)) => Ok(digest),
+        Ok(None) => Err(format!(
+            "{full}:{tag} is not in the registry right after its push"
+        )),
+        Err(e) => Err(format!("reading the digest of {full}:{tag}: {e}")),
+    }
+}
+
+/// The tags that point to the image after [`add_tags`], and the error that
+/// stopped it, naming the tag.
+#[derive(Debug, Default)]
+pub struct Tagged {
+    pub tags: Vec<String>,
+    pub error: Option<String>,
+}
+
+/// Adds `tags` to the manifest `digest` in `repository`; a tag already on
+/// that digest is left as it is.
+pub async fn add_tags(
+    registry: &dyn Registry,
+    repository: &str,
+    digest: &str,
+    tags: &[String],
+) -> Tagged {
+    let mut out = Tagged::default();
+    let mut manifest = None;
+    for tag in tags {
+        match registry.digest(repository, tag).await {
+            Ok(Some(current)) if current == digest => {
+                out.tags.push(tag.clone());
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                out.error = Some(format!("tag `{tag}`: {e}"));
+                return out;
+            }
+        }
+        if manifest.is_none() {
+            match registry.manifest(repository, digest).await {
+                Ok(m) => manifest = Some(m),
+                Err(e) => {
+                    out.error = Some(format!("fetching {repository}@{digest}: {e}"));
+                    return out;
+                }
+            }
+        }
+        let m = manifest.as_ref().expect("fetched above");
+        if let Err(e) = registry.put_manifest(repository, tag, m).await {
+            out.error = Some(refused(tag, &e));
+            return out;
+        }
+        out.tags.push(tag.clone());
+    }
+    out
+}
+
+fn refused(tag: &str, e: &RegistryError) -> String {
+    match e {
+        RegistryError::Status { body, .. }
+            if body.contains("ImageTagAlreadyExists") || body.contains("immutable") =>
+        {
+            format!(
+                "tag `{tag}` was refused: the repository's tags are immutable and `{tag}` already points to another image ({e})"
+            )
+        }
+        _ => format!("adding tag `{tag}`: {e}"),
+    }
+}

@@ -1,0 +1,203 @@
+//! What a run produced, and how the core tells the outside world about it.
+//!
+//! [`Results`] is the results file (schema 1 in SPEC.md), the hand-off between
+//! stages, CI jobs and shards; it is also what `--output json` prints.
+//! [`Reporter`] is the narrow boundary the core reports progress through: it
+//! never writes to the terminal itself; the CLI layer decides how events look.
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub const SCHEMA: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Built,
+    Cached,
+    Failed,
+    Skipped,
+}
+
+/// The stage a service is in, or failed in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Waiting,
+    Repository,
+    CacheCheck,
+    Build,
+    Push,
+    Tag,
+}
+
+impl Stage {
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Waiting => "waiting",
+            Stage::Repository => "repository",
+            Stage::CacheCheck => "cache check",
+            Stage::Build => "build",
+            Stage::Push => "push",
+            Stage::Tag => "tag",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServiceResult {
+    pub status: Status,
+    pub repository: String,
+    pub digest: Option<String>,
+    pub tags: Vec<String>,
+    pub input_digest: String,
+    pub duration_ms: u64,
+    pub error: Option<String>,
+    /// The local image ID, when this run built the image.
+    #[serde(skip)]
+    pub image_id: Option<String>,
+    /// The last lines of the build log, for a failure message.
+    #[serde(skip)]
+    pub log_tail: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct GitSummary {
+    pub sha: Option<String>,
+    pub dirty: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestResult {
+    pub path: String,
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Results {
+    pub schema: u32,
+    pub git: GitSummary,
+    pub registry: Option<String>,
+    pub services: BTreeMap<String, ServiceResult>,
+    pub manifests: Vec<ManifestResult>,
+}
+
+impl Results {
+    pub fn failed(&self) -> impl Iterator<Item = (&String, &ServiceResult)> {
+        self.services
+            .iter()
+            .filter(|(_, r)| r.status == Status::Failed)
+    }
+
+    pub fn all_succeeded(&self) -> bool {
+        self.services
+            .values()
+            .all(|r| matches!(r.status, Status::Built | Status::Cached))
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("results serialize") + "\n"
+    }
+
+    /// Writes the file atomically: a temp file in the same folder, renamed.
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        write_atomic(path, self.to_json().as_bytes())
+    }
+}
+
+/// Replaces `path` with `bytes` atomically (temp file in the same folder,
+/// then rename), creating the folder when needed.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// What the core tells the outside world while it works.
+#[derive(Debug, Clone)]
+pub enum Event<'a> {
+    /// A service entered a stage.
+    Stage { service: &'a str, stage: Stage },
+    /// A build step began (`Step 2/5 : RUN make`).
+    Step { service: &'a str, step: &'a str },
+    /// A line of build or push output (also in the service's log file).
+    Log { service: &'a str, line: &'a str },
+    /// A tag was added inside the registry.
+    Tagged { service: &'a str, tag: &'a str },
+    /// The service is done (built, cached, failed or skipped).
+    Finished {
+        service: &'a str,
+        result: &'a ServiceResult,
+    },
+}
+
+pub trait Reporter: Send + Sync {
+    fn event(&self, event: Event<'_>);
+}
+
+/// Reports nothing; for tests and `--progress none`.
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn event(&self, _: Event<'_>) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_shape_matches_the_spec() {
+        let mut services = BTreeMap::new();
+        services.insert(
+            "orders".to_string(),
+            ServiceResult {
+                status: Status::Built,
+                repository: "h/shop/orders".into(),
+                digest: Some("sha256:ab".into()),
+                tags: vec!["in-1".into(), "latest".into()],
+                input_digest: "sha256:cd".into(),
+                duration_ms: 5,
+                error: None,
+                image_id: Some("sha256:ef".into()),
+                log_tail: vec!["x".into()],
+            },
+        );
+        let r = Results {
+            schema: SCHEMA,
+            git: GitSummary {
+                sha: Some("1a".into()),
+                dirty: false,
+            },
+            registry: Some("h".into()),
+            services,
+            manifests: vec![],
+        };
+        let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["services"]["orders"]["status"], "built");
+        assert_eq!(v["services"]["orders"]["error"], serde_json::Value::Null);
+        assert!(v["services"]["orders"].get("image_id").is_none());
+        let keys: Vec<&String> = v["services"]["orders"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect();
+        assert_eq!(keys.len(), 7, "{keys:?}");
+        let back: Results = serde_json::from_str(&r.to_json()).unwrap();
+        assert_eq!(back.services["orders"].digest, r.services["orders"].digest);
+    }
+}

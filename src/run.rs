@@ -1,0 +1,400 @@
+//! Executes a plan: every service as its own future, each waiting for its
+//! requirements' images, bounded by one semaphore for builds (`build.jobs`)
+//! and one for pushes (`build.push_jobs`), so pushes overlap other services'
+//! builds. After every service has its content tag, the other tags are added;
+//! when any service failed they are not, so a failed run leaves `latest`
+//! where it was.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use futures::StreamExt;
+use tokio::sync::{Semaphore, watch};
+
+use crate::auth::Auth;
+use crate::build::{self, BuildInputs, ServiceLog};
+use crate::ecr::Ecr;
+use crate::engine::{Engine, EngineError};
+use crate::plan::{Plan, Step};
+use crate::push;
+use crate::registry::Registry;
+use crate::report::{Event, Reporter, ServiceResult, Stage, Status};
+
+/// Where images go.
+pub enum Target {
+    /// Build, push content tags, then add the other tags in the registry.
+    Registry {
+        host: String,
+        registry: Arc<dyn Registry>,
+        auth: Arc<Auth>,
+        /// ECR, to make sure repositories exist; `bool`: create missing ones.
+        ecr: Option<(Ecr, bool)>,
+    },
+    /// Build into the local engine only; each image is also tagged
+    /// `<repository>:<tag>` for every tag here (`dev` for `pipeline build`).
+    Local { tags: LocalTags },
+}
+
+/// Which tags a local build gets besides its content tag.
+pub enum LocalTags {
+    /// `<repository>:dev`.
+    Dev,
+    /// The plan's tags (`run --no-push`).
+    Planned,
+}
+
+pub struct Options {
+    pub jobs: usize,
+    pub push_jobs: usize,
+    pub force: bool,
+    pub keep_going: bool,
+    pub logs_dir: PathBuf,
+    /// Configured image labels, besides the OCI ones.
+    pub labels: BTreeMap<String, String>,
+}
+
+pub struct Executor<'a> {
+    pub plan: &'a Plan,
+    pub engine: &'a dyn Engine,
+    pub target: Target,
+    pub options: Options,
+    pub reporter: &'a dyn Reporter,
+}
+
+/// What dependents get from a required service: the reference to build
+/// `FROM`, or nothing when it failed.
+type Available = Option<Result<String, ()>>;
+
+struct Shared<'a> {
+    builds: Semaphore,
+    pushes: Semaphore,
+    stop: AtomicBool,
+    senders: HashMap<&'a str, watch::Sender<Available>>,
+    labels: HashMap<String, String>,
+}
+
+impl Executor<'_> {
+    /// Runs every step; returns one result per service.
+    pub async fn execute(&self) -> BTreeMap<String, ServiceResult> {
+        let shared = Shared {
+            builds: Semaphore::new(self.options.jobs),
+            pushes: Semaphore::new(self.options.push_jobs),
+            stop: AtomicBool::new(false),
+            senders: self
+                .plan
+                .steps
+                .iter()
+                .map(|s| (s.service.name.as_str(), watch::channel(None).0))
+                .collect(),
+            labels: build::labels(&self.plan.git, &self.options.labels),
+        };
+        let results: Vec<ServiceResult> = futures::future::join_all(
+            self.plan
+                .steps
+                .iter()
+                .map(|step| self.run_service(step, &shared)),
+        )
+        .await;
+        let mut results: BTreeMap<String, ServiceResult> = self
+            .plan
+            .steps
+            .iter()
+            .map(|s| s.service.name.clone())
+            .zip(results)
+            .collect();
+        self.add_tags(&mut results).await;
+        for (name, result) in &results {
+            self.reporter.event(Event::Finished {
+                service: name,
+                result,
+            });
+        }
+        results
+    }
+
+    async fn run_service(&self, step: &Step, shared: &Shared<'_>) -> ServiceResult {
+        let name = step.service.name.as_str();
+        let sender = &shared.senders[name];
+        let mut required = HashMap::new();
+        for r in &step.service.requires {
+            let mut rx = shared.senders[r.as_str()].subscribe();
+            let available = rx
+                .wait_for(|v| v.is_some())
+                .await
+                .map(|v| v.clone())
+                .ok()
+                .flatten();
+            match available {
+                Some(Ok(reference)) => {
+                    required.insert(crate::discover::image_arg(r), reference);
+                }
+                _ => {
+                    sender.send_replace(Some(Err(())));
+                    return self.result(
+                        step,
+                        Status::Skipped,
+                        Instant::now(),
+                        Some(format!("requirement `{r}` failed or was skipped")),
+                    );
+                }
+            }
+        }
+        let start = Instant::now();
+        let mut result = self.produce(step, required, shared, start).await;
+        result.duration_ms = start.elapsed().as_millis() as u64;
+        if matches!(result.status, Status::Failed | Status::Skipped) {
+            sender.send_replace(Some(Err(())));
+            if result.status == Status::Failed && !self.options.keep_going {
+                shared.stop.store(true, Ordering::SeqCst);
+            }
+        }
+        result
+    }
+
+    fn result(
+        &self,
+        step: &Step,
+        status: Status,
+        start: Instant,
+        error: Option<String>,
+    ) -> ServiceResult {
+        ServiceResult {
+            status,
+            repository: self.repository(step),
+            digest: None,
+            tags: Vec::new(),
+            input_digest: step.input_digest.clone(),
+            duration_ms: start.elapsed().as_millis() as u64,
+            error,
+            image_id: None,
+            log_tail: Vec::new(),
+        }
+    }
+
+    fn repository(&self, step: &Step) -> String {
+        match &self.target {
+            Target::Registry { host, .. } => format!("{host}/{}", step.service.repository),
+            Target::Local { .. } => step.service.repository.clone(),
+        }
+    }
+
+    fn stage(&self, step: &Step, stage: Stage) {
+        self.reporter.event(Event::Stage {
+            service: &step.service.name,
+            stage,
+        });
+    }
+
+    /// Cache check, build and push of one service whose requirements are
+    /// available.
+    async fn produce(
+        &self,
+        step: &Step,
+        required: HashMap<String, String>,
+        shared: &Shared<'_>,
+        start: Instant,
+    ) -> ServiceResult {
+        let name = step.service.name.as_str();
+        let sender = &shared.senders[name];
+        let repository = self.repository(step);
+        let fail = |stage: Stage, message: String, tail: Vec<String>| {
+            let mut r = self.result(
+                step,
+                Status::Failed,
+                start,
+                Some(format!("{} failed: {message}", stage.name())),
+            );
+            r.log_tail = tail;
+            r
+        };
+
+        if let Target::Registry {
+            registry,
+            ecr,
+            host,
+            ..
+        } = &self.target
+        {
+            if let Some((ecr, create)) = ecr {
+                self.stage(step, Stage::Repository);
+                if let Err(e) = ecr
+                    .ensure_repository(&step.service.repository, *create)
+                    .await
+                {
+                    return fail(Stage::Repository, e.to_string(), vec![]);
+                }
+            }
+            if !self.options.force {
+                self.stage(step, Stage::CacheCheck);
+                match registry
+                    .digest(&step.service.repository, &step.content_tag)
+                    .await
+                {
+                    Ok(Some(digest)) => {
+                        sender.send_replace(Some(Ok(format!(
+                            "{host}/{}@{digest}",
+                            step.service.repository
+                        ))));
+                        let mut r = self.result(step, Status::Cached, start, None);
+                        r.digest = Some(digest);
+                        r.tags = vec![step.content_tag.clone()];
+                        return r;
+                    }
+                    Ok(None) => {}
+                    Err(e) => return fail(Stage::CacheCheck, e.to_string(), vec![]),
+                }
+            }
+        }
+
+        let skipped = || {
+            self.result(
+                step,
+                Status::Skipped,
+                start,
+                Some("not started: another service failed (use --keep-going to go on)".into()),
+            )
+        };
+        if shared.stop.load(Ordering::SeqCst) {
+            return skipped();
+        }
+        self.stage(step, Stage::Waiting);
+        let permit = shared.builds.acquire().await.expect("semaphore open");
+        if shared.stop.load(Ordering::SeqCst) {
+            return skipped();
+        }
+        self.stage(step, Stage::Build);
+        let mut log = ServiceLog::open(&self.options.logs_dir, name, self.reporter);
+        let local_ref = format!("{repository}:{}", step.content_tag);
+        let registries = match &self.target {
+            Target::Registry { host, auth, .. } => auth
+                .credentials()
+                .map(|c| HashMap::from([(host.clone(), c)]))
+                .unwrap_or_default(),
+            Target::Local { .. } => HashMap::new(),
+        };
+        let inputs = BuildInputs {
+            tag: local_ref.clone(),
+            required_images: required,
+            labels: &shared.labels,
+            registries,
+        };
+        let image_id = match build::build(self.engine, step, inputs, &mut log).await {
+            Ok(id) => id,
+            Err(e) => {
+                let message = match &e {
+                    EngineError::Build {
+                        step: Some(s),
+                        message,
+                    } => format!("at `{s}`: {message}"),
+                    other => other.to_string(),
+                };
+                return fail(Stage::Build, message, log.tail());
+            }
+        };
+        drop(permit);
+        // Dependents may start now: the image is in the local engine under
+        // its content tag, which names exactly these inputs.
+        sender.send_replace(Some(Ok(local_ref)));
+
+        let mut result = self.result(step, Status::Built, start, None);
+        result.image_id = Some(image_id.clone());
+        match &self.target {
+            Target::Local { tags } => {
+                let extra: Vec<String> = match tags {
+                    LocalTags::Dev => vec!["dev".into()],
+                    LocalTags::Planned => step.tags.clone(),
+                };
+                for tag in &extra {
+                    if let Err(e) = self.engine.tag(&image_id, &repository, tag).await {
+                        return fail(Stage::Tag, e.to_string(), log.tail());
+                    }
+                }
+                result.tags = extra;
+            }
+            Target::Registry {
+                host,
+                registry,
+                auth,
+                ..
+            } => {
+                let _push = shared.pushes.acquire().await.expect("semaphore open");
+                self.stage(step, Stage::Push);
+                match push::push_content(
+                    self.engine,
+                    registry.as_ref(),
+                    auth,
+                    host,
+                    &step.service.repository,
+                    &step.content_tag,
+                    &mut log,
+                )
+                .await
+                {
+                    Ok(digest) => {
+                        result.digest = Some(digest);
+                        result.tags = vec![step.content_tag.clone()];
+                    }
+                    Err(message) => return fail(Stage::Push, message, log.tail()),
+                }
+            }
+        }
+        result
+    }
+
+    /// Adds every tag besides the content tag, only when every service has
+    /// its content tag.
+    async fn add_tags(&self, results: &mut BTreeMap<String, ServiceResult>) {
+        let Target::Registry { registry, .. } = &self.target else {
+            return;
+        };
+        if !results.values().all(|r| r.digest.is_some()) {
+            return;
+        }
+        let jobs: Vec<(&Step, String)> = self
+            .plan
+            .steps
+            .iter()
+            .map(|s| {
+                (
+                    s,
+                    results[&s.service.name]
+                        .digest
+                        .clone()
+                        .expect("checked above"),
+                )
+            })
+            .collect();
+        let outcomes: Vec<(String, push::Tagged)> = futures::stream::iter(jobs)
+            .map(|(step, digest)| async move {
+                self.stage(step, Stage::Tag);
+                let out = push::add_tags(
+                    registry.as_ref(),
+                    &step.service.repository,
+                    &digest,
+                    &step.tags[1..],
+                )
+                .await;
+                for tag in &out.tags {
+                    self.reporter.event(Event::Tagged {
+                        service: &step.service.name,
+                        tag,
+                    });
+                }
+                (step.service.name.clone(), out)
+            })
+            .buffer_unordered(self.options.push_jobs)
+            .collect()
+            .await;
+        for (name, tagged) in outcomes {
+            let r = results.get_mut(&name).expect("every step has a result");
+            r.tags.extend(tagged.tags);
+            if let Some(message) = tagged.error {
+                r.status = Status::Failed;
+                r.error = Some(format!("{} failed: {message}", Stage::Tag.name()));
+            }
+        }
+    }
+}

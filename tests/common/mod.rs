@@ -1,0 +1,248 @@
+//! Helpers for the integration tests: a fixture monorepo in a temp folder
+//! (a git repo with its own repository prefix, so tests running in parallel
+//! never share registry repositories), a runner for the real binary, and
+//! independent checks through `skopeo`, `docker` and boto3 on moto.
+//!
+//! These tests need the real stack that `scripts/stack up` starts (the
+//! README's test command does). Without it they fail with a message saying
+//! so; they never skip.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+pub fn env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: these tests need the local stack; run scripts/test, which starts it"
+        )
+    })
+}
+
+pub fn registry() -> String {
+    env("PIPELINE_TEST_REGISTRY")
+}
+
+pub fn registry_creds() -> String {
+    format!(
+        "{}:{}",
+        env("PIPELINE_TEST_REGISTRY_USER"),
+        env("PIPELINE_TEST_REGISTRY_PASSWORD")
+    )
+}
+
+pub struct Repo {
+    pub dir: PathBuf,
+    pub prefix: String,
+}
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+impl Repo {
+    /// An empty fixture repo; `name` keeps registry repositories apart.
+    pub fn new(name: &str) -> Repo {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let unique = format!("{name}-{}-{n}-{nanos:x}", std::process::id());
+        let dir = std::env::temp_dir().join(format!("pipeline-it-{unique}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        Repo {
+            dir,
+            prefix: format!("it-{unique}/"),
+        }
+    }
+
+    pub fn file(&self, path: &str, text: &str) -> &Repo {
+        let p = self.dir.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+        self
+    }
+
+    pub fn read(&self, path: &str) -> String {
+        std::fs::read_to_string(self.dir.join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
+    }
+
+    /// `pipeline.yaml` with ECR (moto) and the local registry, plus `extra`.
+    pub fn config(&self, extra: &str) -> &Repo {
+        self.file(
+            "pipeline.yaml",
+            &format!(
+                "version: 1\nregistry:\n  ecr:\n    region: us-east-1\n  host: {}\n  repository_prefix: {}\n{extra}",
+                registry(),
+                self.prefix
+            ),
+        )
+    }
+
+    pub fn git(&self, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .args([
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "user.name=t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(&self.dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// `git init` and commit everything; returns the short sha.
+    pub fn commit(&self) -> String {
+        if !self.dir.join(".git").exists() {
+            self.git(&["init", "-q"]);
+        }
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "-qm", "fixture", "--allow-empty"]);
+        self.git(&["rev-parse", "--short=7", "HEAD"])
+    }
+
+    pub fn pipeline(&self) -> Run {
+        Run {
+            cmd: {
+                let mut c = Command::new(env!("CARGO_BIN_EXE_pipeline"));
+                c.current_dir(&self.dir)
+                    .env("CI", "true")
+                    .env("AWS_EC2_METADATA_DISABLED", "true");
+                c
+            },
+        }
+    }
+
+    pub fn repository(&self, service: &str) -> String {
+        format!("{}/{}{service}", registry(), self.prefix)
+    }
+
+    pub fn results(&self) -> serde_json::Value {
+        serde_json::from_str(&self.read(".pipeline/results.json")).unwrap()
+    }
+}
+
+impl Drop for Repo {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+}
+
+/// The real binary, run like a user would.
+pub struct Run {
+    cmd: Command,
+}
+
+pub struct Outcome {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    pub fn args<const N: usize>(mut self, args: [&str; N]) -> Run {
+        self.cmd.args(args);
+        self
+    }
+
+    pub fn env(mut self, k: &str, v: &str) -> Run {
+        self.cmd.env(k, v);
+        self
+    }
+
+    pub fn env_remove(mut self, k: &str) -> Run {
+        self.cmd.env_remove(k);
+        self
+    }
+
+    pub fn output(mut self) -> Outcome {
+        let out: Output = self.cmd.output().expect("run pipeline");
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and asserts the exit code.
+    pub fn expect(self, code: i32) -> Outcome {
+        let out = self.output();
+        assert_eq!(
+            out.code, code,
+            "exit code\n--- stdout\n{}\n--- stderr\n{}",
+            out.stdout, out.stderr
+        );
+        out
+    }
+}
+
+/// The digest the registry holds for `reference`, read by skopeo; `None`
+/// when the registry says the tag is unknown.
+pub fn skopeo_digest(reference: &str) -> Option<String> {
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            &registry_creds(),
+            "--format",
+            "{{.Digest}}",
+        ])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo is installed by scripts/stack");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() && stderr.contains("manifest unknown") {
+        return None;
+    }
+    assert!(out.status.success(), "skopeo inspect {reference}: {stderr}");
+    Some(String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+pub fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker client");
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The repositories moto's ECR knows, asked through boto3 (no code of ours).
+pub fn ecr_repositories() -> Vec<String> {
+    let python = Path::new(&env("PIPELINE_STACK_DIR")).join("venv/bin/python");
+    let out = Command::new(python)
+        .args([
+            "-c",
+            "import boto3,os\nc=boto3.client('ecr',region_name='us-east-1',endpoint_url=os.environ['AWS_ENDPOINT_URL_ECR'])\nfor r in c.describe_repositories()['repositories']: print(r['repositoryName'])",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "boto3: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
