@@ -15,7 +15,7 @@ use crate::engine::DockerEngine;
 use crate::error::Error;
 use crate::git::GitInfo;
 use crate::plan::{self, Plan, STATE_DIR};
-use crate::registry::{HttpRegistry, Registry};
+use crate::registry::{HttpRegistry, Registry, RegistryError};
 use crate::render::{self, PlainReporter};
 use crate::report::{GitSummary, Reporter, Results, SCHEMA, Silent};
 use crate::run::{Executor, LocalTags, Options, Target};
@@ -115,10 +115,17 @@ async fn run(
     let (target, registry_host) = if options.push {
         let (host, auth, ecr) = connect_registry(config).await?;
         let registry: Arc<dyn Registry> = Arc::new(HttpRegistry::new(&host, auth.clone()));
-        registry
-            .ping()
-            .await
-            .map_err(|e| Error::Environment(format!("registry {host} is unreachable: {e}; check registry.host and that the registry runs")))?;
+        registry.ping().await.map_err(|e| match e {
+            RegistryError::Unauthorized { .. } if ecr.is_none() => Error::Environment(format!(
+                "registry {host} refused the login ({e}); log in with `docker login {host}` (pipeline reads the Docker config's auths)"
+            )),
+            RegistryError::Unauthorized { .. } => Error::Environment(format!(
+                "registry {host} refused the ECR login ({e}); check that registry.host is the registry of this AWS account"
+            )),
+            _ => Error::Environment(format!(
+                "registry {host} is unreachable ({e}); check registry.host and that the registry runs"
+            )),
+        })?;
         let create = config
             .registry
             .ecr

@@ -75,7 +75,7 @@ pub struct Manifest {
 
 #[async_trait]
 pub trait Registry: Send + Sync {
-    /// Whether the registry answers at all (any HTTP status will do).
+    /// Whether the registry answers `/v2/` and accepts our login.
     async fn ping(&self) -> Result<(), RegistryError>;
     /// The digest `reference` (a tag or digest) resolves to, or `None` when
     /// the repository or tag does not exist.
@@ -341,16 +341,21 @@ fn parse_challenge(header: &str) -> HashMap<String, String> {
 impl Registry for HttpRegistry {
     async fn ping(&self) -> Result<(), RegistryError> {
         let url = format!("{}/v2/", self.base);
-        self.client
-            .get(&url)
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(|e| RegistryError::Transport {
-                method: Method::GET,
-                url,
-                message: error_chain(&e),
-            })
+        // Logged in as this run will be: a wrong or missing login shows
+        // here, before anything is built, not as a failed push later.
+        let resp = self
+            .send(
+                Method::GET,
+                &url,
+                "registry:catalog:*",
+                HeaderMap::new(),
+                None,
+            )
+            .await?;
+        match resp.status() {
+            s if s.is_success() => Ok(()),
+            _ => Err(status_error(&Method::GET, &url, resp).await),
+        }
     }
 
     async fn digest(

@@ -388,3 +388,98 @@ fn local_build_needs_no_registry_and_no_aws() {
     );
     docker(&["image", "inspect", &format!("{}base:dev", r.prefix)]);
 }
+
+#[test]
+fn a_plain_registry_uses_the_docker_config_login() {
+    let r = Repo::new("plain");
+    r.file(
+        "services/solo/Dockerfile",
+        "FROM local/busybox:1\nRUN echo solo > /solo\n",
+    );
+    r.file(
+        "pipeline.yaml",
+        &format!(
+            "version: 1\nregistry:\n  host: {}\n  repository_prefix: {}\ntags: [latest]\n",
+            registry(),
+            r.prefix
+        ),
+    );
+    r.commit();
+    let docker_config = r.dir.join("docker-config");
+    std::fs::create_dir_all(&docker_config).unwrap();
+    let config_json = docker_config.join("config.json");
+
+    // No login at all: an environment error before anything is built.
+    let out = r
+        .pipeline()
+        .args(["run"])
+        .env("DOCKER_CONFIG", docker_config.to_str().unwrap())
+        .env_remove("AWS_ENDPOINT_URL_ECR")
+        .expect(3);
+    assert!(out.stderr.contains("docker login"), "{}", out.stderr);
+
+    use base64::Engine as _;
+    let auth = base64::engine::general_purpose::STANDARD.encode(registry_creds());
+    let text = format!(
+        "{{\"auths\":{{\"{}\":{{\"auth\":\"{auth}\"}}}}}}",
+        registry()
+    );
+    std::fs::write(&config_json, &text).unwrap();
+    r.pipeline()
+        .args(["run"])
+        .env("DOCKER_CONFIG", docker_config.to_str().unwrap())
+        .env_remove("AWS_ENDPOINT_URL_ECR")
+        .expect(0);
+    let digest = r.results()["services"]["solo"]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        skopeo_digest(&format!("{}:latest", r.repository("solo"))),
+        Some(digest)
+    );
+    assert_eq!(
+        std::fs::read_to_string(&config_json).unwrap(),
+        text,
+        "the Docker config is read, never written"
+    );
+}
+
+#[test]
+fn an_interrupted_run_exits_130() {
+    let r = Repo::new("interrupt");
+    r.file(
+        "services/slow/Dockerfile",
+        "FROM local/busybox:1\nRUN sleep 20\n",
+    )
+    .config("");
+    r.commit();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_pipeline"))
+        .arg("run")
+        .current_dir(&r.dir)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the build runs, then interrupt it as Ctrl-C would.
+    let log = r.dir.join(".pipeline/logs/slow.log");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while !std::fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("sleep 20")
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+}
