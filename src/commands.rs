@@ -37,13 +37,20 @@ pub async fn execute(invocation: Invocation) -> Result<(), Error> {
     }
 }
 
+/// Data to stdout. A reader that went away (`pipeline services | head`) is
+/// not an error worth a panic.
+fn stdout(text: &str) {
+    use std::io::Write;
+    let _ = std::io::stdout().lock().write_all(text.as_bytes());
+}
+
 fn print_services(globals: &Globals, services: &[Service]) {
     match globals.output {
-        Output::Json => println!(
-            "{}",
+        Output::Json => stdout(&format!(
+            "{}\n",
             serde_json::to_string_pretty(services).expect("services serialize")
-        ),
-        Output::Text => print!("{}", render::services(services)),
+        )),
+        Output::Text => stdout(&render::services(services)),
     }
 }
 
@@ -192,11 +199,10 @@ fn finish(
     started: Instant,
 ) -> Result<(), Error> {
     match globals.output {
-        Output::Json => print!("{}", results.to_json()),
-        Output::Text if !globals.quiet => print!(
-            "{}",
-            render::summary(results, started.elapsed().as_millis())
-        ),
+        Output::Json => stdout(&results.to_json()),
+        Output::Text if !globals.quiet => {
+            stdout(&render::summary(results, started.elapsed().as_millis()))
+        }
         Output::Text => {}
     }
     eprint!("{}", render::failures(results, &state.join("logs")));
@@ -242,7 +248,10 @@ async fn build(
     if globals.output == Output::Text && !globals.quiet {
         for (name, r) in &services {
             if let Some(id) = &r.image_id {
-                println!("{name}: image {id}\n  docker run --rm {}:dev", r.repository);
+                stdout(&format!(
+                    "{name}: image {id}\n  docker run --rm {}:dev\n",
+                    r.repository
+                ));
             }
         }
     }

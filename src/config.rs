@@ -230,7 +230,10 @@ impl Config {
             });
             // The message without the source snippet: the location is ours.
             let message = e.without_snippet().to_string();
-            let message = strip_location_prefix(&message);
+            let mut message = strip_location_prefix(&message);
+            if let Some(path) = loc.and_then(|l| key_path_at(text, l)) {
+                message = format!("{path}: {message}");
+            }
             ConfigError {
                 file: file.to_path_buf(),
                 loc,
@@ -329,6 +332,40 @@ impl Config {
     }
 }
 
+/// The dotted key path (`build.jobs`) of the block-style mapping entry on
+/// the line of `loc`, found by walking up to less-indented keys. Parse errors
+/// name a position; people think in keys.
+fn key_path_at(text: &str, loc: Loc) -> Option<String> {
+    let lines: Vec<&str> = text.lines().collect();
+    let key_of = |line: &str| -> Option<(usize, String)> {
+        let indent = line.len() - line.trim_start().len();
+        let body = line.trim_start().trim_start_matches("- ");
+        let (key, _) = body.split_once(':')?;
+        let key = key.trim().trim_matches(['"', '\'']);
+        let plain = !key.is_empty() && !key.starts_with('#') && !key.contains([' ', '{', '[', ',']);
+        plain.then(|| (indent, key.to_string()))
+    };
+    let index = usize::try_from(loc.line).ok()?.checked_sub(1)?;
+    let (mut indent, key) = key_of(lines.get(index)?)?;
+    let mut path = vec![key];
+    for line in lines[..index].iter().rev() {
+        if line.trim().is_empty() || line.trim_start().starts_with('#') {
+            continue;
+        }
+        if let Some((i, k)) = key_of(line)
+            && i < indent
+        {
+            path.push(k);
+            indent = i;
+            if i == 0 {
+                break;
+            }
+        }
+    }
+    path.reverse();
+    Some(path.join("."))
+}
+
 /// serde-saphyr's message starts with `error: line L column C: ` and may
 /// end with ` at line L, column C`; we print the location ourselves, as
 /// `file:L:C:`.
@@ -395,6 +432,7 @@ mod tests {
     fn wrong_type_is_an_error_with_position() {
         let e = parse("version: 1\nregistry:\n  host: h:1\nbuild:\n  jobs: many\n").unwrap_err();
         assert_eq!(e.loc, Some(Loc { line: 5, column: 9 }));
+        assert!(e.message.starts_with("build.jobs: "), "names the key: {e}");
         let e = parse("version: 1\nregistry:\n  host: h:1\nservices:\n  a:\n    requires: b\n")
             .unwrap_err();
         assert_eq!(e.loc.map(|l| l.line), Some(6), "{e}");

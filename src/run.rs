@@ -1,4 +1,6 @@
-//! Executes a plan: every service as its own future, each waiting for its
+//! Executes a plan. First one parallel batch of registry look-ups (and ECR
+//! repository checks) decides what is cached; then every service runs as its
+//! own future, each waiting for its
 //! requirements' images, bounded by one semaphore for builds (`build.jobs`)
 //! and one for pushes (`build.push_jobs`), so pushes overlap other services'
 //! builds. After every service has its content tag, the other tags are added;
@@ -64,6 +66,10 @@ pub struct Executor<'a> {
     pub reporter: &'a dyn Reporter,
 }
 
+/// A service's registry state before building: `Some(digest)` when cached,
+/// or the stage that failed and why.
+type Prepared = Result<Option<String>, (Stage, String)>;
+
 /// What dependents get from a required service: the reference to build
 /// `FROM`, or nothing when it failed.
 type Available = Option<Result<String, ()>>;
@@ -91,11 +97,17 @@ impl Executor<'_> {
                 .collect(),
             labels: build::labels(&self.plan.git, &self.options.labels),
         };
+        let prepared: Vec<Prepared> = futures::stream::iter(&self.plan.steps)
+            .map(|step| self.prepare(step))
+            .buffered(self.options.push_jobs.max(8))
+            .collect()
+            .await;
         let results: Vec<ServiceResult> = futures::future::join_all(
             self.plan
                 .steps
                 .iter()
-                .map(|step| self.run_service(step, &shared)),
+                .zip(&prepared)
+                .map(|(step, prepared)| self.run_service(step, prepared, &shared)),
         )
         .await;
         let mut results: BTreeMap<String, ServiceResult> = self
@@ -115,7 +127,12 @@ impl Executor<'_> {
         results
     }
 
-    async fn run_service(&self, step: &Step, shared: &Shared<'_>) -> ServiceResult {
+    async fn run_service(
+        &self,
+        step: &Step,
+        prepared: &Prepared,
+        shared: &Shared<'_>,
+    ) -> ServiceResult {
         let name = step.service.name.as_str();
         let sender = &shared.senders[name];
         let mut required = HashMap::new();
@@ -143,7 +160,7 @@ impl Executor<'_> {
             }
         }
         let start = Instant::now();
-        let mut result = self.produce(step, required, shared, start).await;
+        let mut result = self.produce(step, prepared, required, shared, start).await;
         result.duration_ms = start.elapsed().as_millis() as u64;
         if matches!(result.status, Status::Failed | Status::Skipped) {
             sender.send_replace(Some(Err(())));
@@ -188,11 +205,36 @@ impl Executor<'_> {
         });
     }
 
-    /// Cache check, build and push of one service whose requirements are
-    /// available.
+    /// Makes sure the repository exists and looks up the content tag: the
+    /// digest when the image is already there (`cached`), `None` when it must
+    /// be built. Done for every service in one parallel batch before any
+    /// build, so builds then start in plan order.
+    async fn prepare(&self, step: &Step) -> Prepared {
+        let Target::Registry { registry, ecr, .. } = &self.target else {
+            return Ok(None);
+        };
+        if let Some((ecr, create)) = ecr {
+            self.stage(step, Stage::Repository);
+            ecr.ensure_repository(&step.service.repository, *create)
+                .await
+                .map_err(|e| (Stage::Repository, e.to_string()))?;
+        }
+        if self.options.force {
+            return Ok(None);
+        }
+        self.stage(step, Stage::CacheCheck);
+        registry
+            .digest(&step.service.repository, &step.content_tag)
+            .await
+            .map_err(|e| (Stage::CacheCheck, e.to_string()))
+    }
+
+    /// Build and push of one service whose requirements are available,
+    /// unless it is cached.
     async fn produce(
         &self,
         step: &Step,
+        prepared: &Prepared,
         required: HashMap<String, String>,
         shared: &Shared<'_>,
         start: Instant,
@@ -211,42 +253,16 @@ impl Executor<'_> {
             r
         };
 
-        if let Target::Registry {
-            registry,
-            ecr,
-            host,
-            ..
-        } = &self.target
-        {
-            if let Some((ecr, create)) = ecr {
-                self.stage(step, Stage::Repository);
-                if let Err(e) = ecr
-                    .ensure_repository(&step.service.repository, *create)
-                    .await
-                {
-                    return fail(Stage::Repository, e.to_string(), vec![]);
-                }
+        match prepared {
+            Err((stage, message)) => return fail(*stage, message.clone(), vec![]),
+            Ok(Some(digest)) => {
+                sender.send_replace(Some(Ok(format!("{repository}@{digest}"))));
+                let mut r = self.result(step, Status::Cached, start, None);
+                r.digest = Some(digest.clone());
+                r.tags = vec![step.content_tag.clone()];
+                return r;
             }
-            if !self.options.force {
-                self.stage(step, Stage::CacheCheck);
-                match registry
-                    .digest(&step.service.repository, &step.content_tag)
-                    .await
-                {
-                    Ok(Some(digest)) => {
-                        sender.send_replace(Some(Ok(format!(
-                            "{host}/{}@{digest}",
-                            step.service.repository
-                        ))));
-                        let mut r = self.result(step, Status::Cached, start, None);
-                        r.digest = Some(digest);
-                        r.tags = vec![step.content_tag.clone()];
-                        return r;
-                    }
-                    Ok(None) => {}
-                    Err(e) => return fail(Stage::CacheCheck, e.to_string(), vec![]),
-                }
-            }
+            Ok(None) => {}
         }
 
         let skipped = || {

@@ -344,7 +344,7 @@ fn environment_and_config_errors_have_their_exit_codes() {
     let out = r.pipeline().args(["run"]).expect(2);
     assert!(
         out.stderr
-            .contains("pipeline.yaml:9:5: unknown field `contxt`"),
+            .contains("pipeline.yaml:9:5: services.app.contxt: unknown field `contxt`"),
         "{}",
         out.stderr
     );
