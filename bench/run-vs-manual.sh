@@ -65,13 +65,15 @@ while len(order) < len(services):
 reg = sys.argv[1]
 for n in order:
     s = services[n]
-    args = ["docker", "build", "-q", "-f", s["dockerfile"], "-t", f"{reg}/{s[\"repository\"]}:latest"]
+    ref = reg + "/" + s["repository"] + ":latest"
+    args = ["docker", "build", "-q", "-f", s["dockerfile"], "-t", ref]
     if s.get("target"): args += ["--target", s["target"]]
-    for k, v in s.get("build_args", {}).items(): args += ["--build-arg", f"{k}={v}"]
+    for k, v in s.get("build_args", {}).items(): args += ["--build-arg", k + "=" + v]
     for r in s["requires"]:
-        args += ["--build-arg", r.upper().replace("-", "_") + f"_IMAGE={reg}/{services[r][\"repository\"]}:latest"]
+        arg = "".join(c.upper() if c.isalnum() else "_" for c in r) + "_IMAGE"
+        args += ["--build-arg", arg + "=" + reg + "/" + services[r]["repository"] + ":latest"]
     args.append(s["context"])
-    print(" ".join(map(shlex.quote, args)) + " >/dev/null && docker push -q " + shlex.quote(f"{reg}/{s[\"repository\"]}:latest") + " >/dev/null")
+    print(" ".join(map(shlex.quote, args)) + " >/dev/null 2>&1 && docker push -q " + shlex.quote(ref) + " >/dev/null")
 ' "$PIPELINE_TEST_REGISTRY" > "$dir/manual.sh"
     bash -e "$dir/manual.sh"
   )
