@@ -24,7 +24,7 @@ done
 scripts/stack up
 eval "$(scripts/stack env)"
 cargo build --release --locked --quiet
-bin=$PWD/target/release/pipeline
+bin=${CARGO_TARGET_DIR:-$PWD/target}/release/pipeline
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export DOCKER_BUILDKIT=0 DOCKER_CONFIG=$work/docker-config CI=true
