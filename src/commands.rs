@@ -170,37 +170,44 @@ async fn run(
         },
         reporter: reporter.as_ref(),
     };
-    let services = tokio::select! {
-        results = executor.execute() => results,
-        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
-    };
-    let results = Results {
-        schema: SCHEMA,
-        git: GitSummary {
-            sha: plan.git.sha.clone(),
-            dirty: plan.git.dirty(),
-        },
-        registry: registry_host,
-        services,
-        manifests: Vec::new(),
-    };
+    let results = execute_plan(&executor, registry_host).await?;
     let path = results_path(config, options.results.as_deref());
     results
         .write(&path)
         .map_err(|e| Error::Environment(format!("writing {}: {e}", path.display())))?;
-    finish(globals, &results, &state, started)
+    finish(globals, &results, &state, started, true)
 }
 
-/// Prints the results and turns failures into the exit code.
+/// Executes the plan, or stops at Ctrl-C, and gathers the results.
+async fn execute_plan(executor: &Executor<'_>, registry: Option<String>) -> Result<Results, Error> {
+    let services = tokio::select! {
+        results = executor.execute() => results,
+        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
+    };
+    Ok(Results {
+        schema: SCHEMA,
+        git: GitSummary {
+            sha: executor.plan.git.sha.clone(),
+            dirty: executor.plan.git.dirty(),
+        },
+        registry,
+        services,
+        manifests: Vec::new(),
+    })
+}
+
+/// Prints the results (`summary`: the text table too) and turns failures
+/// into the exit code.
 fn finish(
     globals: &Globals,
     results: &Results,
     state: &Path,
     started: Instant,
+    summary: bool,
 ) -> Result<(), Error> {
     match globals.output {
         Output::Json => stdout(&results.to_json()),
-        Output::Text if !globals.quiet => {
+        Output::Text if summary && !globals.quiet => {
             stdout(&render::summary(results, started.elapsed().as_millis()))
         }
         Output::Text => {}
@@ -241,12 +248,9 @@ async fn build(
         },
         reporter: reporter.as_ref(),
     };
-    let services = tokio::select! {
-        results = executor.execute() => results,
-        _ = tokio::signal::ctrl_c() => return Err(Error::Interrupted),
-    };
+    let results = execute_plan(&executor, None).await?;
     if globals.output == Output::Text && !globals.quiet {
-        for (name, r) in &services {
+        for (name, r) in &results.services {
             if let Some(id) = &r.image_id {
                 stdout(&format!(
                     "{name}: image {id}\n  docker run --rm {}:dev\n",
@@ -255,28 +259,5 @@ async fn build(
             }
         }
     }
-    let results = Results {
-        schema: SCHEMA,
-        git: GitSummary {
-            sha: plan.git.sha.clone(),
-            dirty: plan.git.dirty(),
-        },
-        registry: None,
-        services,
-        manifests: Vec::new(),
-    };
-    let quiet_text = Globals {
-        quiet: true,
-        ..globals.clone()
-    };
-    finish(
-        if globals.output == Output::Json {
-            globals
-        } else {
-            &quiet_text
-        },
-        &results,
-        &state,
-        started,
-    )
+    finish(globals, &results, &state, started, false)
 }
