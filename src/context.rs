@@ -174,17 +174,6 @@ impl Listing {
         Ok(())
     }
 
-    /// Total bytes of file contents in the context.
-    pub fn content_bytes(&self) -> u64 {
-        self.entries
-            .iter()
-            .map(|e| match e.kind {
-                Kind::File { size, .. } => size,
-                _ => 0,
-            })
-            .sum()
-    }
-
     /// The context as a tar stream, written on a blocking thread.
     pub fn into_tar_stream(self) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
         let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(8);

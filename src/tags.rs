@@ -6,12 +6,6 @@
 /// The variables a tag template may use.
 pub const VARIABLES: &[&str] = &["git_sha", "git_short", "content", "date", "branch"];
 
-/// Tags that are expected to move from image to image; they are added last,
-/// only when every selected service has its content tag.
-pub fn is_content_tag(tag: &str) -> bool {
-    tag.starts_with("in-")
-}
-
 /// `in-` and the first 20 hex digits of an input digest (`sha256:…`).
 pub fn content_tag(input_digest: &str) -> String {
     let hex = input_digest.strip_prefix("sha256:").unwrap_or(input_digest);
@@ -133,7 +127,6 @@ mod tests {
     fn content_tag_is_20_hex() {
         let d = format!("sha256:{}", "ab".repeat(32));
         assert_eq!(content_tag(&d), "in-abababababababababab");
-        assert!(is_content_tag(&content_tag(&d)));
     }
 
     #[test]
