@@ -1,11 +1,10 @@
 //! Executes a plan. First one parallel batch of registry look-ups (and ECR
 //! repository checks) decides what is cached; then every service runs as its
-//! own future, each waiting for its
-//! requirements' images, bounded by one semaphore for builds (`build.jobs`)
-//! and one for pushes (`build.push_jobs`), so pushes overlap other services'
-//! builds. After every service has its content tag, the other tags are added;
-//! when any service failed they are not, so a failed run leaves `latest`
-//! where it was.
+//! own future, waiting for its requirements' images, bounded by one semaphore
+//! for builds (`build.jobs`) and one for pushes (`build.push_jobs`), so pushes
+//! overlap other services' builds. After every service has its content tag,
+//! the other tags are added; when any service failed they are not, so a
+//! failed run leaves `latest` where it was.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
