@@ -69,6 +69,24 @@ enum Command {
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
     },
+    /// What `run` would do: per service its input digest, cached or build and why, tags, order.
+    #[command(
+        after_help = "Examples:\n  pipeline plan                  look up every content tag in the registry\n  pipeline plan orders --offline compare with the last results only\n  pipeline plan --output json"
+    )]
+    Plan {
+        /// Services to plan (default: all); their requirements are planned too.
+        #[arg(value_name = "SERVICE")]
+        services: Vec<String>,
+        /// No registry look-ups: decide from the last results file.
+        #[arg(long)]
+        offline: bool,
+        /// Plan as `run --force` would: build every selected service.
+        #[arg(long)]
+        force: bool,
+        /// The results file to compare with (default .pipeline/results.json).
+        #[arg(long, value_name = "FILE")]
+        results: Option<PathBuf>,
+    },
     /// The discovered services: name, Dockerfile, context, repository, requires.
     #[command(after_help = "Example:\n  pipeline services --output json")]
     Services,
@@ -125,8 +143,17 @@ pub struct RunOptions {
 }
 
 #[derive(Debug, Clone)]
+pub struct PlanOptions {
+    pub services: Vec<String>,
+    pub offline: bool,
+    pub force: bool,
+    pub results: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
 pub enum Cmd {
     Run(RunOptions),
+    Plan(PlanOptions),
     Build {
         services: Vec<String>,
         jobs: Option<usize>,
@@ -179,6 +206,17 @@ pub fn parse() -> Result<Invocation, i32> {
             services,
             jobs: positive(jobs, "--jobs")?,
         },
+        Command::Plan {
+            services,
+            offline,
+            force,
+            results,
+        } => Cmd::Plan(PlanOptions {
+            services,
+            offline,
+            force,
+            results,
+        }),
         Command::Services => Cmd::Services,
     };
     Ok(Invocation {

@@ -7,17 +7,19 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::auth::{self, Auth};
-use crate::cli::{Cmd, Globals, Invocation, Output, Progress, RunOptions};
+use crate::cli::{Cmd, Globals, Invocation, Output, PlanOptions, Progress, RunOptions};
 use crate::config::Config;
 use crate::discover::{self, Service};
 use crate::ecr::Ecr;
 use crate::engine::DockerEngine;
 use crate::error::Error;
 use crate::git::GitInfo;
-use crate::plan::{self, Plan, STATE_DIR};
+use crate::index::FileIndex;
+use crate::inputs;
+use crate::plan::{self, Found, Plan, Previous, STATE_DIR};
 use crate::registry::{HttpRegistry, Registry, RegistryError};
 use crate::render::{self, PlainReporter};
-use crate::report::{GitSummary, Reporter, Results, SCHEMA, Silent};
+use crate::report::{GitSummary, PlanReport, PlannedService, Reporter, Results, SCHEMA, Silent};
 use crate::run::{Executor, LocalTags, Options, Target};
 
 pub async fn execute(invocation: Invocation) -> Result<(), Error> {
@@ -30,6 +32,7 @@ pub async fn execute(invocation: Invocation) -> Result<(), Error> {
             Ok(())
         }
         Cmd::Run(options) => run(globals, &config, &services, options).await,
+        Cmd::Plan(options) => show_plan(globals, &config, &services, options).await,
         Cmd::Build {
             services: names,
             jobs,
@@ -108,6 +111,35 @@ fn results_path(config: &Config, given: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| config.root.join(STATE_DIR).join("results.json"))
 }
 
+/// Plans `names`, comparing with the results file `results` when it exists,
+/// with file digests from (and into) the repo's index.
+fn make_plan(
+    config: &Config,
+    services: &[Service],
+    names: &[String],
+    results: &Path,
+) -> Result<Plan, Error> {
+    let state = config.root.join(STATE_DIR);
+    let index = FileIndex::load(&state);
+    let last = std::fs::read(results)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<Results>(&bytes).ok());
+    let plan = plan::plan(
+        config,
+        services,
+        names,
+        GitInfo::read(&config.root),
+        &index,
+        Previous {
+            results: last.as_ref(),
+            state_dir: &state,
+        },
+    )?;
+    // The index is a cache: failing to write it costs time next run, nothing else.
+    let _ = std::fs::create_dir_all(&state).and_then(|_| index.save());
+    Ok(plan)
+}
+
 async fn run(
     globals: &Globals,
     config: &Config,
@@ -115,10 +147,10 @@ async fn run(
     options: &RunOptions,
 ) -> Result<(), Error> {
     let started = Instant::now();
-    let git = GitInfo::read(&config.root);
-    let plan = plan::plan(config, services, &options.services, git)?;
-    let engine = connect_engine().await?;
+    let results_file = results_path(config, options.results.as_deref());
     let state = state_dir(config);
+    let plan = make_plan(config, services, &options.services, &results_file)?;
+    let engine = connect_engine().await?;
     let (target, registry_host) = if options.push {
         let (host, auth, ecr) = connect_registry(config).await?;
         let registry: Arc<dyn Registry> = Arc::new(HttpRegistry::new(&host, auth.clone()));
@@ -164,6 +196,7 @@ async fn run(
             jobs: options.jobs.unwrap_or(config.build.jobs),
             push_jobs: options.push_jobs.unwrap_or(config.build.push_jobs),
             force: options.force,
+            rebuild: Vec::new(),
             keep_going: options.keep_going,
             logs_dir: state.join("logs"),
             labels: config.build.labels.clone(),
@@ -171,10 +204,17 @@ async fn run(
         reporter: reporter.as_ref(),
     };
     let results = execute_plan(&executor, registry_host).await?;
-    let path = results_path(config, options.results.as_deref());
     results
-        .write(&path)
-        .map_err(|e| Error::Environment(format!("writing {}: {e}", path.display())))?;
+        .write(&results_file)
+        .map_err(|e| Error::Environment(format!("writing {}: {e}", results_file.display())))?;
+    // What each build saw, so the next plan can say what changed.
+    let records = plan
+        .steps
+        .iter()
+        .map(|s| (s.input_digest.as_str(), &s.record));
+    if let Err(e) = inputs::store(&state, records, &[]) {
+        eprintln!("warning: recording the inputs in {}: {e}", state.display());
+    }
     finish(globals, &results, &state, started, true)
 }
 
@@ -227,10 +267,9 @@ async fn build(
     jobs: Option<usize>,
 ) -> Result<(), Error> {
     let started = Instant::now();
-    let git = GitInfo::read(&config.root);
-    let plan = plan::plan(config, services, names, git)?;
-    let engine = connect_engine().await?;
     let state = state_dir(config);
+    let plan = make_plan(config, services, names, &results_path(config, None))?;
+    let engine = connect_engine().await?;
     let reporter = reporter(globals, &plan);
     let executor = Executor {
         plan: &plan,
@@ -241,7 +280,8 @@ async fn build(
         options: Options {
             jobs: jobs.unwrap_or(config.build.jobs),
             push_jobs: 1,
-            force: true,
+            force: false,
+            rebuild: names.to_vec(),
             keep_going: false,
             logs_dir: state.join("logs"),
             labels: config.build.labels.clone(),
@@ -260,4 +300,68 @@ async fn build(
         }
     }
     finish(globals, &results, &state, started, false)
+}
+
+/// `pipeline plan`: the plan, each service decided against the registry
+/// (or, `--offline`, the last results). Changes nothing but the hash index.
+async fn show_plan(
+    globals: &Globals,
+    config: &Config,
+    services: &[Service],
+    options: &PlanOptions,
+) -> Result<(), Error> {
+    let results_file = results_path(config, options.results.as_deref());
+    let plan = make_plan(config, services, &options.services, &results_file)?;
+    let (found, registry) = if options.offline || options.force {
+        (vec![Found::Unchecked; plan.steps.len()], None)
+    } else {
+        let (host, auth, _) = connect_registry(config).await?;
+        let registry = HttpRegistry::new(&host, auth);
+        let found = futures::future::try_join_all(plan.steps.iter().map(|step| {
+            let (registry, host) = (&registry, &host);
+            async move {
+                registry
+                    .digest(&step.service.repository, &step.content_tag)
+                    .await
+                    .map(|d| if d.is_some() { Found::Yes } else { Found::No })
+                    .map_err(|e| {
+                        Error::Environment(format!(
+                            "registry {host}: looking up {}:{}: {e}",
+                            step.service.repository, step.content_tag
+                        ))
+                    })
+            }
+        }))
+        .await?;
+        (found, Some(host))
+    };
+    let mut planned: Vec<PlannedService> = Vec::new();
+    for (step, found) in plan.steps.iter().zip(found) {
+        let rebuilt = |name: &str| planned.iter().any(|p| p.name == name && p.build);
+        let decision = step.decide(found, "registry", options.force, &rebuilt);
+        planned.push(PlannedService {
+            order: planned.len() + 1,
+            name: step.service.name.clone(),
+            build: decision.build,
+            reason: decision.reason,
+            input_digest: step.input_digest.clone(),
+            tags: step.tags.clone(),
+            requires: step.service.requires.clone(),
+            context_files: step.listing.files().count(),
+            context_bytes: step.listing.bytes(),
+        });
+    }
+    let report = PlanReport {
+        registry,
+        checked: !options.offline && !options.force,
+        services: planned,
+    };
+    match globals.output {
+        Output::Json => stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&report).expect("plan serializes")
+        )),
+        Output::Text => stdout(&render::plan(&report)),
+    }
+    Ok(())
 }

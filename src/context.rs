@@ -8,6 +8,7 @@
 //! Dockerfile and `.dockerignore` are always sent, owners are root, and
 //! symlinks are sent as symlinks, never followed.
 
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -18,6 +19,7 @@ use tokio::sync::mpsc;
 use walkdir::WalkDir;
 
 use crate::ignore::DockerIgnore;
+use crate::index::FileDigest;
 
 /// The name the Dockerfile gets in the tar when it lies outside the context.
 const OUTSIDE_DOCKERFILE: &str = ".pipeline.Dockerfile";
@@ -137,41 +139,44 @@ impl Listing {
         })
     }
 
+    /// The files whose contents the input digest covers.
+    pub fn files(&self) -> impl Iterator<Item = &Path> {
+        self.entries
+            .iter()
+            .filter(|e| matches!(e.kind, Kind::File { .. }))
+            .map(|e| e.source.as_path())
+    }
+
+    /// The total size of the files, in bytes.
+    pub fn bytes(&self) -> u64 {
+        self.entries
+            .iter()
+            .map(|e| match e.kind {
+                Kind::File { size, .. } => size,
+                _ => 0,
+            })
+            .sum()
+    }
+
     /// Feeds the listing into `hasher`: paths, kinds, the executable bit,
-    /// contents and link targets; never times or owners.
-    pub fn hash_into(&self, hasher: &mut Sha256) -> Result<(), ContextError> {
-        let mut buf = vec![0u8; 256 * 1024];
+    /// link targets and each file's content digest (from `digests`, which
+    /// holds every file of [`Listing::files`]); never times or owners.
+    pub fn hash_into(&self, hasher: &mut Sha256, digests: &HashMap<PathBuf, FileDigest>) {
         for e in &self.entries {
-            match &e.kind {
-                Kind::Dir => {
-                    hasher.update(b"d\0");
-                    hasher.update(e.path.as_bytes());
-                    hasher.update(b"\0");
-                }
-                Kind::Symlink { target } => {
-                    hasher.update(b"l\0");
-                    hasher.update(e.path.as_bytes());
-                    hasher.update(b"\0");
-                    hasher.update(target.as_bytes());
-                    hasher.update(b"\0");
-                }
-                Kind::File { executable, size } => {
-                    hasher.update(if *executable { b"x\0" } else { b"f\0" });
-                    hasher.update(e.path.as_bytes());
-                    hasher.update(b"\0");
-                    hasher.update(size.to_le_bytes());
-                    let mut f = std::fs::File::open(&e.source).map_err(io_error(&e.source))?;
-                    loop {
-                        let n = f.read(&mut buf).map_err(io_error(&e.source))?;
-                        if n == 0 {
-                            break;
-                        }
-                        hasher.update(&buf[..n]);
-                    }
-                }
-            }
+            let (tag, extra): (&[u8], &[u8]) = match &e.kind {
+                Kind::Dir => (b"d", b""),
+                Kind::Symlink { target } => (b"l", target.as_bytes()),
+                Kind::File { executable, .. } => (
+                    if *executable { b"x" } else { b"f" },
+                    &digests[&e.source][..],
+                ),
+            };
+            hasher.update(tag);
+            hasher.update((e.path.len() as u64).to_le_bytes());
+            hasher.update(e.path.as_bytes());
+            hasher.update((extra.len() as u64).to_le_bytes());
+            hasher.update(extra);
         }
-        Ok(())
     }
 
     /// The context as a tar stream, written on a blocking thread.
@@ -298,6 +303,7 @@ fn write_tar<W: Write>(listing: &Listing, writer: W) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::index::FileIndex;
     use std::fs;
 
     fn tree(name: &str) -> PathBuf {
@@ -317,8 +323,10 @@ mod tests {
     }
 
     fn digest(l: &Listing) -> String {
+        let files: Vec<PathBuf> = l.files().map(Path::to_path_buf).collect();
+        let digests = FileIndex::in_memory().digests(&files).unwrap();
         let mut h = Sha256::new();
-        l.hash_into(&mut h).unwrap();
+        l.hash_into(&mut h, &digests);
         hex::encode(h.finalize())
     }
 

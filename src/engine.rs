@@ -70,6 +70,8 @@ pub trait Engine: Send + Sync {
         on_line: &mut (dyn FnMut(BuildLine) + Send),
     ) -> Result<String, EngineError>;
     async fn tag(&self, image: &str, repository: &str, tag: &str) -> Result<(), EngineError>;
+    /// The ID of the local image `reference`, when the engine has it.
+    async fn image_id(&self, reference: &str) -> Result<Option<String>, EngineError>;
     /// Pushes `repository:tag` (repository includes the registry host).
     async fn push(
         &self,
@@ -199,6 +201,16 @@ impl Engine for DockerEngine {
             .tag_image(image, Some(options))
             .await
             .map_err(|e| EngineError::Api(format!("tagging {image} as {repository}:{tag}: {e}")))
+    }
+
+    async fn image_id(&self, reference: &str) -> Result<Option<String>, EngineError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(image) => Ok(image.id),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(EngineError::Api(format!("inspecting {reference}: {e}"))),
+        }
     }
 
     async fn push(

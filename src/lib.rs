@@ -17,6 +17,8 @@ pub mod engine;
 pub mod error;
 pub mod git;
 pub mod ignore;
+pub mod index;
+pub mod inputs;
 pub mod plan;
 pub mod push;
 pub mod registry;

@@ -6,19 +6,22 @@
 //! build args, platform and the input digests of required services, behind a
 //! format version so that a change of this recipe changes every digest.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::context::{ContextError, Listing};
+use crate::context::{ContextError, Kind, Listing};
 use crate::discover::Service;
 use crate::git::GitInfo;
+use crate::index::{FileDigest, FileIndex, HashError};
+use crate::inputs::{self, Change, InputRecord};
+use crate::report::{Results, Status};
 use crate::tags::{self, TagValues};
 
 /// Bumped whenever the recipe below changes, so old content tags are not reused.
-const DIGEST_FORMAT: &[u8] = b"pipeline-input-v1\n";
+const DIGEST_FORMAT: &[u8] = b"pipeline-input-v2\n";
 
 /// The tool's state folder at the repo root; never part of a context.
 pub const STATE_DIR: &str = ".pipeline";
@@ -35,6 +38,8 @@ pub enum PlanError {
         #[source]
         source: ContextError,
     },
+    #[error("hashing {0}")]
+    Hash(#[source] HashError),
 }
 
 /// One service's place in the plan.
@@ -48,6 +53,19 @@ pub struct Step {
     /// Every tag, the content tag first.
     pub tags: Vec<String>,
     pub listing: Listing,
+    /// What the build sees, for the next plan's reasons.
+    pub record: InputRecord,
+    /// This service in the last results file, when it was there.
+    pub last: Option<Last>,
+}
+
+/// A service as the last results file saw it.
+#[derive(Debug, Clone)]
+pub struct Last {
+    pub input_digest: String,
+    pub succeeded: bool,
+    /// What changed since, when the last inputs were recorded.
+    pub changes: Option<Vec<Change>>,
 }
 
 /// The services to run, requirements before the services that need them.
@@ -63,12 +81,104 @@ impl Plan {
     }
 }
 
+/// Whether a step is built, and why, in words for people.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub build: bool,
+    pub reason: String,
+}
+
+/// What is known about a step's content tag where images are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Found {
+    /// The registry (or, for local builds, the engine) has it.
+    Yes,
+    No,
+    /// Not looked up (`plan --offline`): the last results stand in.
+    Unchecked,
+}
+
+impl Step {
+    /// Decides the step; `place` is where images were looked up (`registry`),
+    /// `rebuilt(name)` tells whether a required service is built in this run.
+    pub fn decide(
+        &self,
+        found: Found,
+        place: &str,
+        force: bool,
+        rebuilt: &dyn Fn(&str) -> bool,
+    ) -> Decision {
+        let build = |reason: String| Decision {
+            build: true,
+            reason,
+        };
+        if force {
+            return build("--force".into());
+        }
+        let last_same = self
+            .last
+            .as_ref()
+            .is_some_and(|l| l.succeeded && l.input_digest == self.input_digest);
+        match found {
+            Found::Yes => Decision {
+                build: false,
+                reason: format!("tag {} in {place}", self.content_tag),
+            },
+            Found::Unchecked if last_same => Decision {
+                build: false,
+                reason: "same inputs as the last results (registry not checked)".into(),
+            },
+            Found::Unchecked => build(
+                self.changes(rebuilt)
+                    .unwrap_or_else(|| "not in the last results (registry not checked)".into()),
+            ),
+            Found::No => {
+                build(self.changes(rebuilt).unwrap_or_else(|| {
+                    format!("no image with tag {} in {place}", self.content_tag)
+                }))
+            }
+        }
+    }
+
+    /// The changes since the last results, in words; `None` when there is
+    /// nothing to compare with or nothing changed.
+    fn changes(&self, rebuilt: &dyn Fn(&str) -> bool) -> Option<String> {
+        let changes = self.last.as_ref()?.changes.as_ref()?;
+        let words: Vec<String> = changes
+            .iter()
+            .map(|c| match c {
+                Change::Dockerfile => "Dockerfile changed".into(),
+                Change::Target => "target changed".into(),
+                Change::Platform => "platform changed".into(),
+                Change::BuildArgs(names) => format!("build args changed: {}", names.join(", ")),
+                Change::Requires(name) if rebuilt(name) => format!("requires {name} (rebuilt)"),
+                Change::Requires(name) => format!("requires {name} (changed)"),
+                Change::Files(paths) => match paths.len() {
+                    1 => format!("files changed: {}", paths[0]),
+                    n => format!("files changed: {} (+{} more)", paths[0], n - 1),
+                },
+            })
+            .collect();
+        (!words.is_empty()).then(|| words.join("; "))
+    }
+}
+
+/// What the plan compares against: the last results and the state folder
+/// holding their input records.
+pub struct Previous<'a> {
+    pub results: Option<&'a Results>,
+    pub state_dir: &'a Path,
+}
+
 /// Plans `selected` (all services when empty) and everything they require.
+/// Every file is hashed once, in parallel, through `index`.
 pub fn plan(
     config: &Config,
     services: &[Service],
     selected: &[String],
     git: GitInfo,
+    index: &FileIndex,
+    previous: Previous<'_>,
 ) -> Result<Plan, PlanError> {
     let by_name: BTreeMap<&str, &Service> = services.iter().map(|s| (s.name.as_str(), s)).collect();
     for name in selected {
@@ -82,24 +192,41 @@ pub fn plan(
     let wanted = closure(&by_name, selected);
     let order = topological(&by_name, &wanted);
 
-    let date = chrono::Utc::now().format("%Y%m%d").to_string();
     let state_dir = config.root.join(STATE_DIR);
-    let mut digests: BTreeMap<String, String> = BTreeMap::new();
-    let mut steps = Vec::new();
-    for name in order {
-        let service = by_name[name.as_str()].clone();
-        let context_error = |source| PlanError::Context {
-            service: name.clone(),
-            source,
-        };
+    let mut listings = Vec::new();
+    for name in &order {
+        let service = by_name[name.as_str()];
         let listing = Listing::read(
             &config.root.join(&service.context),
             &config.root.join(&service.dockerfile),
             &state_dir,
         )
-        .map_err(context_error)?;
-        let input_digest =
-            input_digest(&config.root, &service, &listing, &digests).map_err(context_error)?;
+        .map_err(|source| PlanError::Context {
+            service: name.clone(),
+            source,
+        })?;
+        listings.push(listing);
+    }
+    let mut files: Vec<PathBuf> = listings
+        .iter()
+        .flat_map(|l| l.files().map(Path::to_path_buf))
+        .chain(
+            order
+                .iter()
+                .map(|n| config.root.join(&by_name[n.as_str()].dockerfile)),
+        )
+        .collect();
+    files.sort();
+    files.dedup();
+    let digests = index.digests(&files).map_err(PlanError::Hash)?;
+
+    let date = chrono::Utc::now().format("%Y%m%d").to_string();
+    let mut input_digests: BTreeMap<String, String> = BTreeMap::new();
+    let mut steps = Vec::new();
+    for (name, listing) in order.into_iter().zip(listings) {
+        let service = by_name[name.as_str()].clone();
+        let record = record(&config.root, &service, &listing, &digests, &input_digests);
+        let input_digest = input_digest(&service, &listing, &digests, &record);
         let content_tag = tags::content_tag(&input_digest);
         let dirty = git.changed.iter().any(|path| {
             path == &service.dockerfile
@@ -125,13 +252,24 @@ pub fn plan(
                 all_tags.push(tag);
             }
         }
-        digests.insert(name.clone(), input_digest.clone());
+        let last = previous
+            .results
+            .and_then(|r| r.services.get(&name))
+            .map(|last| Last {
+                input_digest: last.input_digest.clone(),
+                succeeded: matches!(last.status, Status::Built | Status::Cached),
+                changes: inputs::load(previous.state_dir, &last.input_digest)
+                    .map(|before| record.changes_since(&before)),
+            });
+        input_digests.insert(name.clone(), input_digest.clone());
         steps.push(Step {
             service,
             input_digest,
             content_tag,
             tags: all_tags,
             listing,
+            record,
+            last,
         });
     }
     Ok(Plan { steps, git })
@@ -183,24 +321,64 @@ fn topological(by_name: &BTreeMap<&str, &Service>, wanted: &BTreeSet<String>) ->
     order
 }
 
-fn input_digest(
+/// What the build sees, as a record for the next plan's reasons.
+fn record(
     root: &Path,
     service: &Service,
     listing: &Listing,
+    digests: &HashMap<PathBuf, FileDigest>,
     required: &BTreeMap<String, String>,
-) -> Result<String, ContextError> {
+) -> InputRecord {
+    let under = |path: &str| match service.context.as_str() {
+        "." => path.to_string(),
+        context => format!("{context}/{path}"),
+    };
+    let files = listing
+        .entries
+        .iter()
+        .filter(|e| e.path != listing.dockerfile)
+        .map(|e| {
+            let value = match &e.kind {
+                Kind::Dir => "d".to_string(),
+                Kind::Symlink { target } => format!("l:{target}"),
+                Kind::File { executable, .. } => format!(
+                    "{}:{}",
+                    if *executable { "x" } else { "f" },
+                    hex::encode(digests[&e.source])
+                ),
+            };
+            (under(&e.path), value)
+        })
+        .collect();
+    InputRecord {
+        service: service.name.clone(),
+        dockerfile: service.dockerfile.clone(),
+        dockerfile_sha256: hex::encode(digests[&root.join(&service.dockerfile)]),
+        target: service.target.clone(),
+        platform: service.platform.clone(),
+        build_args: service
+            .build_args
+            .iter()
+            .map(|(k, v)| (k.clone(), InputRecord::hash_value(v)))
+            .collect(),
+        requires: service
+            .requires
+            .iter()
+            .map(|r| (r.clone(), required[r.as_str()].clone()))
+            .collect(),
+        files,
+    }
+}
+
+fn input_digest(
+    service: &Service,
+    listing: &Listing,
+    digests: &HashMap<PathBuf, FileDigest>,
+    record: &InputRecord,
+) -> String {
     let mut h = Sha256::new();
     h.update(DIGEST_FORMAT);
-    let dockerfile_path = root.join(&service.dockerfile);
-    let dockerfile = std::fs::read(&dockerfile_path).map_err(|source| ContextError::Io {
-        path: dockerfile_path,
-        source,
-    })?;
-    field(
-        &mut h,
-        "dockerfile",
-        &hex::encode(Sha256::digest(&dockerfile)),
-    );
+    field(&mut h, "dockerfile", &record.dockerfile_sha256);
     field(&mut h, "dockerfile-path", &listing.dockerfile);
     field(&mut h, "target", service.target.as_deref().unwrap_or(""));
     field(
@@ -212,15 +390,13 @@ fn input_digest(
         field(&mut h, "arg", k);
         field(&mut h, "value", v);
     }
-    let mut requires: Vec<&String> = service.requires.iter().collect();
-    requires.sort();
-    for r in requires {
-        field(&mut h, "requires", r);
-        field(&mut h, "digest", &required[r.as_str()]);
+    for (name, digest) in &record.requires {
+        field(&mut h, "requires", name);
+        field(&mut h, "digest", digest);
     }
     h.update(b"context\0");
-    listing.hash_into(&mut h)?;
-    Ok(format!("sha256:{}", hex::encode(h.finalize())))
+    listing.hash_into(&mut h, digests);
+    format!("sha256:{}", hex::encode(h.finalize()))
 }
 
 fn field(h: &mut Sha256, name: &str, value: &str) {
@@ -228,4 +404,204 @@ fn field(h: &mut Sha256, name: &str, value: &str) {
     h.update(b"\0");
     h.update((value.len() as u64).to_le_bytes());
     h.update(value.as_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::fs;
+    use std::os::unix::fs::PermissionsExt;
+
+    const CONFIG: &str = "version: 1\nregistry:\n  host: 127.0.0.1:5000\nservices:\n  app:\n    requires: [base]\n    build_args: { A: \"1\" }\n";
+
+    fn fixture(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pipeline-plan-{name}-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        for (path, text) in [
+            ("pipeline.yaml", CONFIG),
+            ("services/base/Dockerfile", "FROM scratch\nCOPY . /\n"),
+            ("services/base/lib.txt", "lib"),
+            (
+                "services/app/Dockerfile",
+                "ARG BASE_IMAGE\nFROM ${BASE_IMAGE} AS build\nFROM scratch AS runtime\nCOPY . /app\n",
+            ),
+            ("services/app/src/main.txt", "main"),
+            ("services/app/run.sh", "#!/bin/sh\n"),
+            ("services/app/.dockerignore", "notes.md\n"),
+            ("services/app/notes.md", "notes"),
+            ("README.md", "outside every context"),
+        ] {
+            let p = dir.join(path);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, text).unwrap();
+        }
+        std::os::unix::fs::symlink("src/main.txt", dir.join("services/app/link")).unwrap();
+        dir
+    }
+
+    fn digests(dir: &Path) -> BTreeMap<String, String> {
+        let config = Config::load(&dir.join("pipeline.yaml")).unwrap();
+        let services = crate::discover::discover(&config).unwrap();
+        let plan = plan(
+            &config,
+            &services,
+            &[],
+            GitInfo::default(),
+            &FileIndex::in_memory(),
+            Previous {
+                results: None,
+                state_dir: &dir.join(STATE_DIR),
+            },
+        )
+        .unwrap();
+        plan.steps
+            .into_iter()
+            .map(|s| (s.service.name, s.input_digest))
+            .collect()
+    }
+
+    fn edit(dir: &Path, path: &str, text: &str) {
+        fs::write(dir.join(path), text).unwrap();
+    }
+
+    #[test]
+    fn equal_inputs_give_equal_digests_across_clones() {
+        let a = digests(&fixture("clone-a"));
+        let b = digests(&fixture("clone-b"));
+        assert_eq!(a, b);
+        assert_ne!(a["app"], a["base"]);
+    }
+
+    type Change = (&'static str, fn(&Path), bool, bool);
+
+    #[test]
+    fn each_input_changes_the_digest_and_nothing_else_does() {
+        // (what, change, app's digest changes, base's digest changes)
+        let rows: &[Change] = &[
+            (
+                "file content",
+                |d| edit(d, "services/app/src/main.txt", "MAIN"),
+                true,
+                false,
+            ),
+            (
+                "new file",
+                |d| edit(d, "services/app/src/new.txt", ""),
+                true,
+                false,
+            ),
+            (
+                "removed file",
+                |d| fs::remove_file(d.join("services/app/run.sh")).unwrap(),
+                true,
+                false,
+            ),
+            (
+                "empty folder",
+                |d| fs::create_dir(d.join("services/app/empty")).unwrap(),
+                true,
+                false,
+            ),
+            (
+                "executable bit",
+                |d| {
+                    let p = d.join("services/app/run.sh");
+                    fs::set_permissions(p, fs::Permissions::from_mode(0o755)).unwrap()
+                },
+                true,
+                false,
+            ),
+            (
+                "symlink target",
+                |d| {
+                    fs::remove_file(d.join("services/app/link")).unwrap();
+                    std::os::unix::fs::symlink("run.sh", d.join("services/app/link")).unwrap()
+                },
+                true,
+                false,
+            ),
+            (
+                "Dockerfile",
+                |d| edit(d, "services/app/Dockerfile", "FROM scratch\n"),
+                true,
+                false,
+            ),
+            (
+                "target",
+                |d| edit(d, "pipeline.yaml", &format!("{CONFIG}    target: build\n")),
+                true,
+                false,
+            ),
+            (
+                "build arg value",
+                |d| edit(d, "pipeline.yaml", &CONFIG.replace("\"1\"", "\"2\"")),
+                true,
+                false,
+            ),
+            (
+                "build arg name",
+                |d| edit(d, "pipeline.yaml", &CONFIG.replace("{ A:", "{ B:")),
+                true,
+                false,
+            ),
+            (
+                "platform",
+                |d| {
+                    edit(
+                        d,
+                        "pipeline.yaml",
+                        &format!("{CONFIG}    platform: linux/arm64\n"),
+                    )
+                },
+                true,
+                false,
+            ),
+            (
+                "required service",
+                |d| edit(d, "services/base/lib.txt", "LIB"),
+                true,
+                true,
+            ),
+            (
+                ".dockerignore reveals a file",
+                |d| edit(d, "services/app/.dockerignore", ""),
+                true,
+                false,
+            ),
+            (
+                "ignored file",
+                |d| edit(d, "services/app/notes.md", "other"),
+                false,
+                false,
+            ),
+            (
+                "mtime only",
+                |d| {
+                    fs::File::options()
+                        .write(true)
+                        .open(d.join("services/app/src/main.txt"))
+                        .unwrap()
+                        .set_modified(std::time::SystemTime::UNIX_EPOCH)
+                        .unwrap()
+                },
+                false,
+                false,
+            ),
+            (
+                "file outside the context",
+                |d| edit(d, "README.md", "changed"),
+                false,
+                false,
+            ),
+        ];
+        for (i, (what, change, app, base)) in rows.iter().enumerate() {
+            let dir = fixture(&format!("row{i}"));
+            let before = digests(&dir);
+            change(&dir);
+            let after = digests(&dir);
+            assert_eq!(before["app"] != after["app"], *app, "{what}: app");
+            assert_eq!(before["base"] != after["base"], *base, "{what}: base");
+            fs::remove_dir_all(&dir).unwrap();
+        }
+    }
 }

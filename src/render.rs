@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use crate::discover::Service;
-use crate::report::{Event, Reporter, Results, Status};
+use crate::report::{Event, PlanReport, Reporter, Results, Status};
 
 /// One line per event on stderr, prefixed with the elapsed time and the
 /// service. A line is written whole under a lock, so parallel builds never
@@ -184,6 +184,35 @@ pub fn services(services: &[Service]) -> String {
         &["NAME", "DOCKERFILE", "CONTEXT", "REPOSITORY", "REQUIRES"],
         &rows,
     )
+}
+
+/// The plan as a table in build order, then a one-line count.
+pub fn plan(report: &PlanReport) -> String {
+    let rows: Vec<Vec<String>> = report
+        .services
+        .iter()
+        .map(|s| {
+            vec![
+                s.order.to_string(),
+                s.name.clone(),
+                if s.build { "build" } else { "cached" }.into(),
+                short_digest(&s.input_digest).to_string(),
+                s.tags.join(","),
+                s.reason.clone(),
+            ]
+        })
+        .collect();
+    let builds = report.services.iter().filter(|s| s.build).count();
+    let mut out = table(&["#", "SERVICE", "STATE", "INPUT", "TAGS", "WHY"], &rows);
+    out.push_str(&format!(
+        "{builds} to build, {} cached{}\n",
+        report.services.len() - builds,
+        match (&report.registry, report.checked) {
+            (Some(host), true) => format!(" (looked up in {host})"),
+            _ => " (registry not checked)".into(),
+        }
+    ));
+    out
 }
 
 #[cfg(test)]

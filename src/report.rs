@@ -55,6 +55,9 @@ pub struct ServiceResult {
     pub input_digest: String,
     pub duration_ms: u64,
     pub error: Option<String>,
+    /// Why the service was built or taken from the cache (`plan`'s reason).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// The local image ID, when this run built the image.
     #[serde(skip)]
     pub image_id: Option<String>,
@@ -73,6 +76,38 @@ pub struct GitSummary {
 pub struct ManifestResult {
     pub path: String,
     pub changed: bool,
+}
+
+/// What `pipeline plan` prints.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlanReport {
+    /// The registry looked up; none with `--offline`.
+    pub registry: Option<String>,
+    /// Whether the registry was asked (false: `--offline` or `--force`).
+    pub checked: bool,
+    /// In build order.
+    pub services: Vec<PlannedService>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PlannedService {
+    pub order: usize,
+    pub name: String,
+    /// `build` when true, `cached` otherwise.
+    #[serde(serialize_with = "state")]
+    #[serde(rename = "state")]
+    pub build: bool,
+    pub reason: String,
+    pub input_digest: String,
+    pub tags: Vec<String>,
+    pub requires: Vec<String>,
+    /// Files the build sees and their total size (what is hashed and sent).
+    pub context_files: usize,
+    pub context_bytes: u64,
+}
+
+fn state<S: serde::Serializer>(build: &bool, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(if *build { "build" } else { "cached" })
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -172,6 +207,7 @@ mod tests {
                 input_digest: "sha256:cd".into(),
                 duration_ms: 5,
                 error: None,
+                reason: Some("files changed: a.txt".into()),
                 image_id: Some("sha256:ef".into()),
                 log_tail: vec!["x".into()],
             },
@@ -196,7 +232,9 @@ mod tests {
             .unwrap()
             .keys()
             .collect();
-        assert_eq!(keys.len(), 7, "{keys:?}");
+        // The SPEC's seven keys plus `reason`, which explains the status.
+        assert_eq!(keys.len(), 8, "{keys:?}");
+        assert_eq!(v["services"]["orders"]["reason"], "files changed: a.txt");
         let back: Results = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(back.services["orders"].digest, r.services["orders"].digest);
     }

@@ -19,7 +19,7 @@ use crate::auth::Auth;
 use crate::build::{self, BuildInputs, ServiceLog};
 use crate::ecr::Ecr;
 use crate::engine::{Engine, EngineError};
-use crate::plan::{Plan, Step};
+use crate::plan::{Found, Plan, Step};
 use crate::push;
 use crate::registry::Registry;
 use crate::report::{Event, Reporter, ServiceResult, Stage, Status};
@@ -51,6 +51,8 @@ pub struct Options {
     pub jobs: usize,
     pub push_jobs: usize,
     pub force: bool,
+    /// Services built even when their image exists (`pipeline build NAME`).
+    pub rebuild: Vec<String>,
     pub keep_going: bool,
     pub logs_dir: PathBuf,
     /// Configured image labels, besides the OCI ones.
@@ -65,9 +67,19 @@ pub struct Executor<'a> {
     pub reporter: &'a dyn Reporter,
 }
 
-/// A service's registry state before building: `Some(digest)` when cached,
-/// or the stage that failed and why.
-type Prepared = Result<Option<String>, (Stage, String)>;
+/// A service's state before building: `Some` when its content tag is
+/// already there, or the stage that failed and why.
+type Prepared = Result<Option<Cached>, (Stage, String)>;
+
+/// An image that need not be built.
+struct Cached {
+    /// The reference dependents build `FROM`.
+    reference: String,
+    /// The registry's manifest digest (none for an image in the local engine).
+    digest: Option<String>,
+    /// The local image ID (only for an image in the local engine).
+    image_id: Option<String>,
+}
 
 /// What dependents get from a required service: the reference to build
 /// `FROM`, or nothing when it failed.
@@ -101,14 +113,36 @@ impl Executor<'_> {
             .buffered(self.options.push_jobs.max(8))
             .collect()
             .await;
-        let results: Vec<ServiceResult> = futures::future::join_all(
-            self.plan
-                .steps
-                .iter()
-                .zip(&prepared)
-                .map(|(step, prepared)| self.run_service(step, prepared, &shared)),
-        )
-        .await;
+        let rebuilt: HashMap<&str, bool> = self
+            .plan
+            .steps
+            .iter()
+            .zip(&prepared)
+            .map(|(s, p)| (s.service.name.as_str(), !matches!(p, Ok(Some(_)))))
+            .collect();
+        let place = match self.target {
+            Target::Registry { .. } => "registry",
+            Target::Local { .. } => "the local engine",
+        };
+        let shared = &shared;
+        let results: Vec<ServiceResult> =
+            futures::future::join_all(self.plan.steps.iter().zip(&prepared).map(
+                |(step, prepared)| {
+                    let found = match prepared {
+                        Ok(Some(_)) => Found::Yes,
+                        _ => Found::No,
+                    };
+                    let force =
+                        self.options.force || self.options.rebuild.contains(&step.service.name);
+                    let decision = step.decide(found, place, force, &|name| rebuilt[name]);
+                    async move {
+                        let mut result = self.run_service(step, prepared, shared).await;
+                        result.reason = Some(decision.reason);
+                        result
+                    }
+                },
+            ))
+            .await;
         let mut results: BTreeMap<String, ServiceResult> = self
             .plan
             .steps
@@ -185,6 +219,7 @@ impl Executor<'_> {
             input_digest: step.input_digest.clone(),
             duration_ms: start.elapsed().as_millis() as u64,
             error,
+            reason: None,
             image_id: None,
             log_tail: Vec::new(),
         }
@@ -209,8 +244,9 @@ impl Executor<'_> {
     /// be built. Done for every service in one parallel batch before any
     /// build, so builds then start in plan order.
     async fn prepare(&self, step: &Step) -> Prepared {
-        let Target::Registry { registry, ecr, .. } = &self.target else {
-            return Ok(None);
+        let (registry, ecr) = match &self.target {
+            Target::Registry { registry, ecr, .. } => (registry, ecr),
+            Target::Local { .. } => return self.prepare_local(step).await,
         };
         if let Some((ecr, create)) = ecr {
             self.stage(step, Stage::Repository);
@@ -222,10 +258,35 @@ impl Executor<'_> {
             return Ok(None);
         }
         self.stage(step, Stage::CacheCheck);
-        registry
+        let digest = registry
             .digest(&step.service.repository, &step.content_tag)
             .await
-            .map_err(|e| (Stage::CacheCheck, e.to_string()))
+            .map_err(|e| (Stage::CacheCheck, e.to_string()))?;
+        Ok(digest.map(|digest| Cached {
+            reference: format!("{}@{digest}", self.repository(step)),
+            digest: Some(digest),
+            image_id: None,
+        }))
+    }
+
+    /// For local builds the engine is the cache: an image tagged with the
+    /// content tag was built from exactly these inputs.
+    async fn prepare_local(&self, step: &Step) -> Prepared {
+        if self.options.force || self.options.rebuild.contains(&step.service.name) {
+            return Ok(None);
+        }
+        self.stage(step, Stage::CacheCheck);
+        let reference = format!("{}:{}", self.repository(step), step.content_tag);
+        let id = self
+            .engine
+            .image_id(&reference)
+            .await
+            .map_err(|e| (Stage::CacheCheck, e.to_string()))?;
+        Ok(id.map(|id| Cached {
+            reference,
+            digest: None,
+            image_id: Some(id),
+        }))
     }
 
     /// Build and push of one service whose requirements are available,
@@ -254,11 +315,18 @@ impl Executor<'_> {
 
         match prepared {
             Err((stage, message)) => return fail(*stage, message.clone(), vec![]),
-            Ok(Some(digest)) => {
-                sender.send_replace(Some(Ok(format!("{repository}@{digest}"))));
+            Ok(Some(cached)) => {
+                sender.send_replace(Some(Ok(cached.reference.clone())));
                 let mut r = self.result(step, Status::Cached, start, None);
-                r.digest = Some(digest.clone());
+                r.digest = cached.digest.clone();
+                r.image_id = cached.image_id.clone();
                 r.tags = vec![step.content_tag.clone()];
+                if let (Some(id), Target::Local { tags }) = (&cached.image_id, &self.target) {
+                    match self.tag_locally(step, id, tags).await {
+                        Ok(tags) => r.tags = tags,
+                        Err(message) => return fail(Stage::Tag, message, vec![]),
+                    }
+                }
                 return r;
             }
             Ok(None) => {}
@@ -317,18 +385,10 @@ impl Executor<'_> {
         let mut result = self.result(step, Status::Built, start, None);
         result.image_id = Some(image_id.clone());
         match &self.target {
-            Target::Local { tags } => {
-                let extra: Vec<String> = match tags {
-                    LocalTags::Dev => vec!["dev".into()],
-                    LocalTags::Planned => step.tags.clone(),
-                };
-                for tag in &extra {
-                    if let Err(e) = self.engine.tag(&image_id, &repository, tag).await {
-                        return fail(Stage::Tag, e.to_string(), log.tail());
-                    }
-                }
-                result.tags = extra;
-            }
+            Target::Local { tags } => match self.tag_locally(step, &image_id, tags).await {
+                Ok(tags) => result.tags = tags,
+                Err(message) => return fail(Stage::Tag, message, log.tail()),
+            },
             Target::Registry {
                 host,
                 registry,
@@ -357,6 +417,26 @@ impl Executor<'_> {
             }
         }
         result
+    }
+
+    /// Tags a local image `<repository>:<tag>` for the local tags.
+    async fn tag_locally(
+        &self,
+        step: &Step,
+        image_id: &str,
+        tags: &LocalTags,
+    ) -> Result<Vec<String>, String> {
+        let extra: Vec<String> = match tags {
+            LocalTags::Dev => vec!["dev".into()],
+            LocalTags::Planned => step.tags.clone(),
+        };
+        for tag in &extra {
+            self.engine
+                .tag(image_id, &self.repository(step), tag)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Ok(extra)
     }
 
     /// Adds every tag besides the content tag, only when every service has

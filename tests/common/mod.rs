@@ -246,3 +246,45 @@ pub fn ecr_repositories() -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+/// Requests the registry logged so far for repositories under `prefix`, as
+/// `METHOD /v2/...` (from its access log, which no code of ours writes).
+pub fn registry_requests(prefix: &str) -> Vec<String> {
+    let log = Path::new(&env("PIPELINE_STACK_DIR")).join("registry.log");
+    let text = std::fs::read_to_string(&log).unwrap_or_else(|e| panic!("{}: {e}", log.display()));
+    let needle = format!(" /v2/{prefix}");
+    text.lines()
+        .filter_map(|line| {
+            // Access log: ... "PUT /v2/it-x/app/manifests/latest HTTP/1.1" 201 ...
+            let (_, rest) = line.split_once('"')?;
+            let request = rest.split_once(" HTTP/")?.0;
+            request.contains(&needle).then(|| request.to_string())
+        })
+        .collect()
+}
+
+/// The requests that write anything (a blob upload or a manifest PUT).
+pub fn writes(requests: &[String]) -> Vec<&String> {
+    requests
+        .iter()
+        .filter(|r| r.starts_with("PUT ") || r.starts_with("POST ") || r.starts_with("PATCH "))
+        .collect()
+}
+
+/// `repository:tag image-id` for every local image under `prefix`.
+pub fn local_images(prefix: &str) -> Vec<String> {
+    let all = docker(&[
+        "image",
+        "ls",
+        "--no-trunc",
+        "--format",
+        "{{.Repository}}:{{.Tag}} {{.ID}}",
+    ]);
+    let mut lines: Vec<String> = all
+        .lines()
+        .filter(|l| l.contains(prefix))
+        .map(str::to_string)
+        .collect();
+    lines.sort();
+    lines
+}

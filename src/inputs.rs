@@ -1,0 +1,198 @@
+//! What each build saw, remembered so that the next plan can say why a
+//! service must be built (`files changed: services/orders/a.txt (+2 more)`)
+//! instead of only that its content tag is missing.
+//!
+//! A record is stored per input digest in `.pipeline/inputs/<hex>.json` when a
+//! run executes; the plan compares the current inputs with the record of the
+//! input digest in the last results file. Build-arg values are stored as
+//! hashes only: they may be secrets.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Folder inside the state folder.
+const DIR: &str = "inputs";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InputRecord {
+    pub service: String,
+    /// The Dockerfile, relative to the repo root.
+    pub dockerfile: String,
+    pub dockerfile_sha256: String,
+    pub target: Option<String>,
+    pub platform: Option<String>,
+    /// Build-arg name to the sha256 of its value.
+    pub build_args: BTreeMap<String, String>,
+    /// Required service to its input digest.
+    pub requires: BTreeMap<String, String>,
+    /// Every entry the build sees, relative to the repo root: `d` for a
+    /// folder, `f:<sha256>` / `x:<sha256>` for a (executable) file, `l:<target>`
+    /// for a symlink.
+    pub files: BTreeMap<String, String>,
+}
+
+/// Why a service's inputs differ from the last run's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    Dockerfile,
+    Target,
+    Platform,
+    BuildArgs(Vec<String>),
+    /// A required service's input digest changed.
+    Requires(String),
+    /// Added, removed or modified paths, sorted.
+    Files(Vec<String>),
+}
+
+impl InputRecord {
+    pub fn hash_value(value: &str) -> String {
+        hex::encode(Sha256::digest(value.as_bytes()))
+    }
+
+    /// What changed from `before` to `self`, in a fixed order.
+    pub fn changes_since(&self, before: &InputRecord) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if self.dockerfile != before.dockerfile
+            || self.dockerfile_sha256 != before.dockerfile_sha256
+        {
+            changes.push(Change::Dockerfile);
+        }
+        if self.target != before.target {
+            changes.push(Change::Target);
+        }
+        if self.platform != before.platform {
+            changes.push(Change::Platform);
+        }
+        let args = changed_keys(&self.build_args, &before.build_args);
+        if !args.is_empty() {
+            changes.push(Change::BuildArgs(args));
+        }
+        for name in changed_keys(&self.requires, &before.requires) {
+            changes.push(Change::Requires(name));
+        }
+        let files = changed_keys(&self.files, &before.files);
+        if !files.is_empty() {
+            changes.push(Change::Files(files));
+        }
+        changes
+    }
+}
+
+/// Keys added, removed or with another value, sorted.
+fn changed_keys(now: &BTreeMap<String, String>, before: &BTreeMap<String, String>) -> Vec<String> {
+    let mut keys: Vec<String> = now
+        .iter()
+        .filter(|(k, v)| before.get(*k) != Some(*v))
+        .map(|(k, _)| k.clone())
+        .chain(before.keys().filter(|k| !now.contains_key(*k)).cloned())
+        .collect();
+    keys.sort();
+    keys
+}
+
+fn path(state_dir: &Path, input_digest: &str) -> PathBuf {
+    let hex = input_digest.strip_prefix("sha256:").unwrap_or(input_digest);
+    state_dir.join(DIR).join(format!("{hex}.json"))
+}
+
+/// The record of `input_digest`, when one was stored and is readable.
+pub fn load(state_dir: &Path, input_digest: &str) -> Option<InputRecord> {
+    let text = std::fs::read(path(state_dir, input_digest)).ok()?;
+    serde_json::from_slice(&text).ok()
+}
+
+/// Stores the records of one run and drops those no digest in `keep` names,
+/// so the folder holds the inputs of the latest results only.
+pub fn store<'a>(
+    state_dir: &Path,
+    records: impl IntoIterator<Item = (&'a str, &'a InputRecord)>,
+    keep: &[&str],
+) -> std::io::Result<()> {
+    let mut kept: Vec<PathBuf> = keep.iter().map(|d| path(state_dir, d)).collect();
+    for (digest, record) in records {
+        let file = path(state_dir, digest);
+        if !file.exists() {
+            let json = serde_json::to_vec(record).expect("record serializes");
+            crate::report::write_atomic(&file, &json)?;
+        }
+        kept.push(file);
+    }
+    if let Ok(dir) = std::fs::read_dir(state_dir.join(DIR)) {
+        for entry in dir.flatten() {
+            if !kept.contains(&entry.path()) {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> InputRecord {
+        InputRecord {
+            service: "orders".into(),
+            dockerfile: "services/orders/Dockerfile".into(),
+            dockerfile_sha256: "aa".into(),
+            target: None,
+            platform: None,
+            build_args: BTreeMap::from([("A".into(), InputRecord::hash_value("1"))]),
+            requires: BTreeMap::from([("base".into(), "sha256:1".into())]),
+            files: BTreeMap::from([
+                ("services/orders/a.txt".into(), "f:1".into()),
+                ("services/orders/b.txt".into(), "f:2".into()),
+            ]),
+        }
+    }
+
+    #[test]
+    fn each_kind_of_change_is_named() {
+        let before = record();
+        assert_eq!(record().changes_since(&before), vec![]);
+        let mut now = record();
+        now.dockerfile_sha256 = "bb".into();
+        now.target = Some("runtime".into());
+        now.build_args
+            .insert("A".into(), InputRecord::hash_value("2"));
+        now.build_args
+            .insert("B".into(), InputRecord::hash_value("2"));
+        now.requires.insert("base".into(), "sha256:2".into());
+        now.files.remove("services/orders/a.txt");
+        now.files
+            .insert("services/orders/b.txt".into(), "x:2".into());
+        now.files
+            .insert("services/orders/c.txt".into(), "f:3".into());
+        assert_eq!(
+            now.changes_since(&before),
+            vec![
+                Change::Dockerfile,
+                Change::Target,
+                Change::BuildArgs(vec!["A".into(), "B".into()]),
+                Change::Requires("base".into()),
+                Change::Files(vec![
+                    "services/orders/a.txt".into(),
+                    "services/orders/b.txt".into(),
+                    "services/orders/c.txt".into(),
+                ]),
+            ]
+        );
+    }
+
+    #[test]
+    fn store_keeps_only_the_latest_records() {
+        let dir = std::env::temp_dir().join(format!("pipeline-inputs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let r = record();
+        store(&dir, [("sha256:old", &r)], &[]).unwrap();
+        assert_eq!(load(&dir, "sha256:old"), Some(r.clone()));
+        store(&dir, [("sha256:new", &r)], &["sha256:kept"]).unwrap();
+        assert_eq!(load(&dir, "sha256:old"), None);
+        assert!(load(&dir, "sha256:new").is_some());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
