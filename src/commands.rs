@@ -348,7 +348,7 @@ async fn show_plan(
             tags: step.tags.clone(),
             requires: step.service.requires.clone(),
             context_files: step.listing.files().count(),
-            context_bytes: step.listing.bytes(),
+            context_bytes: step.listing.tar_bytes(),
         });
     }
     let report = PlanReport {

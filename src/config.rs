@@ -158,7 +158,12 @@ pub enum Pin {
 #[serde(deny_unknown_fields)]
 pub struct HelmTarget {
     pub values: At<String>,
+    /// Dotted path to a service's image, usually with `{service}`.
     pub image_path: At<String>,
+    /// The services this values file deploys (default: every service); each
+    /// must have `image_path` in the file.
+    #[serde(default)]
+    pub services: Option<Vec<At<String>>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use futures::Stream;
@@ -18,6 +19,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use walkdir::WalkDir;
 
+use crate::dockerfile::Sources;
 use crate::ignore::DockerIgnore;
 use crate::index::FileDigest;
 
@@ -48,7 +50,10 @@ pub struct Listing {
     pub entries: Vec<Entry>,
     /// The context's `.dockerignore`, to tell whether a path (even one that
     /// no longer exists) is something the build would see.
-    pub ignore: std::sync::Arc<DockerIgnore>,
+    pub ignore: Arc<DockerIgnore>,
+    /// What the Dockerfile's `COPY`/`ADD` can reach, when narrower than the
+    /// whole context.
+    pub reach: Option<Arc<Sources>>,
     /// The Dockerfile's path inside the tar (the engine's `dockerfile` parameter).
     pub dockerfile: String,
 }
@@ -71,11 +76,15 @@ fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ContextError + '_ {
 impl Listing {
     /// Lists the context `context` (absolute) after its `.dockerignore`,
     /// with `dockerfile` (absolute) always included. `state_dir` (the tool's
-    /// `.pipeline/`) is never part of a context.
+    /// `.pipeline/`) is never part of a context. With `reach`, only what the
+    /// Dockerfile's `COPY`/`ADD` sources can reach is listed (and the folders
+    /// above it); a symlink on the way to a source makes it list everything,
+    /// since the builder would follow it.
     pub fn read(
         context: &Path,
         dockerfile: &Path,
         state_dir: &Path,
+        reach: Option<Sources>,
     ) -> Result<Listing, ContextError> {
         let ignore_path = context.join(".dockerignore");
         let ignore = match std::fs::read_to_string(&ignore_path) {
@@ -94,32 +103,19 @@ impl Listing {
             .map(|p| p.to_string_lossy().replace('\\', "/"));
         let always = |rel: &str| rel == ".dockerignore" || dockerfile_rel.as_deref() == Some(rel);
 
-        let mut entries = Vec::new();
-        let walker = WalkDir::new(context)
-            .follow_links(false)
-            .sort_by_file_name()
-            .min_depth(1)
-            .into_iter()
-            .filter_entry(|e| {
-                if e.path() == state_dir {
-                    return false;
-                }
-                !(e.file_type().is_dir() && ignore.skips_dir(&rel_path(context, e.path())))
-            });
-        for item in walker {
-            let item = item.map_err(|e| {
-                let path = e.path().unwrap_or(context).to_path_buf();
-                ContextError::Io {
-                    path,
-                    source: e.into(),
-                }
-            })?;
-            let rel = rel_path(context, item.path());
-            if ignore.excludes(&rel) && !always(&rel) {
-                continue;
-            }
-            entries.push(entry(item.path(), rel)?);
-        }
+        let (mut entries, reach) = match reach {
+            Some(sources) => match walk(context, state_dir, &ignore, &always, Some(&sources))? {
+                Some(entries) => (entries, Some(Arc::new(sources))),
+                None => (
+                    walk(context, state_dir, &ignore, &always, None)?.unwrap_or_default(),
+                    None,
+                ),
+            },
+            None => (
+                walk(context, state_dir, &ignore, &always, None)?.unwrap_or_default(),
+                None,
+            ),
+        };
         let dockerfile_in_tar = match dockerfile_rel {
             Some(rel) => {
                 if !entries.iter().any(|e| e.path == rel) {
@@ -134,9 +130,16 @@ impl Listing {
         };
         Ok(Listing {
             entries,
-            ignore: std::sync::Arc::new(ignore),
+            ignore: Arc::new(ignore),
+            reach,
             dockerfile: dockerfile_in_tar,
         })
+    }
+
+    /// Whether the build would see `rel` (a path inside the context, which
+    /// need not exist any more).
+    pub fn sees(&self, rel: &str) -> bool {
+        !self.ignore.excludes(rel) && self.reach.as_ref().is_none_or(|r| r.includes(rel))
     }
 
     /// The files whose contents the input digest covers.
@@ -147,15 +150,31 @@ impl Listing {
             .map(|e| e.source.as_path())
     }
 
-    /// The total size of the files, in bytes.
-    pub fn bytes(&self) -> u64 {
-        self.entries
+    /// The size of the tar stream [`Listing::into_tar_stream`] writes: a
+    /// 512-byte header per entry (two for a GNU long name), file data padded
+    /// to 512 bytes, and the two zero blocks at the end.
+    pub fn tar_bytes(&self) -> u64 {
+        let block = |n: u64| n.div_ceil(512) * 512;
+        let entries: u64 = self
+            .entries
             .iter()
-            .map(|e| match e.kind {
-                Kind::File { size, .. } => size,
-                _ => 0,
+            .map(|e| {
+                let name = e.path.len() as u64 + u64::from(e.kind == Kind::Dir);
+                let long_name = if name > 100 { 512 + block(name + 1) } else { 0 };
+                let long_link = match &e.kind {
+                    Kind::Symlink { target } if target.len() > 100 => {
+                        512 + block(target.len() as u64 + 1)
+                    }
+                    _ => 0,
+                };
+                let data = match e.kind {
+                    Kind::File { size, .. } => block(size),
+                    _ => 0,
+                };
+                512 + long_name + long_link + data
             })
-            .sum()
+            .sum();
+        entries + 1024
     }
 
     /// Feeds the listing into `hasher`: paths, kinds, the executable bit,
@@ -193,6 +212,81 @@ impl Listing {
         });
         tokio_stream::wrappers::ReceiverStream::new(rx)
     }
+}
+
+/// The entries of `context` after `ignore` (and `reach`, when given).
+/// `None` when `reach` meets a symlink on the way to a source.
+fn walk(
+    context: &Path,
+    state_dir: &Path,
+    ignore: &DockerIgnore,
+    always: &dyn Fn(&str) -> bool,
+    reach: Option<&Sources>,
+) -> Result<Option<Vec<Entry>>, ContextError> {
+    let walker = WalkDir::new(context)
+        .follow_links(false)
+        .sort_by_file_name()
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| {
+            if e.path() == state_dir {
+                return false;
+            }
+            let rel = rel_path(context, e.path());
+            !(e.file_type().is_dir()
+                && (ignore.skips_dir(&rel) || reach.is_some_and(|r| !r.may_contain(&rel))))
+        });
+    // (entry, only listed as the folder above something reached)
+    let mut listed: Vec<(Entry, bool)> = Vec::new();
+    for item in walker {
+        let item = item.map_err(|e| {
+            let path = e.path().unwrap_or(context).to_path_buf();
+            ContextError::Io {
+                path,
+                source: e.into(),
+            }
+        })?;
+        let rel = rel_path(context, item.path());
+        if ignore.excludes(&rel) && !always(&rel) {
+            continue;
+        }
+        let mut above = false;
+        if let Some(reach) = reach {
+            let on_the_way = reach.may_contain(&rel);
+            if item.path_is_symlink() && (on_the_way || reach.includes(&rel)) {
+                return Ok(None);
+            }
+            if !reach.includes(&rel) && !always(&rel) {
+                if !(item.file_type().is_dir() && on_the_way) {
+                    continue;
+                }
+                above = true;
+            }
+        }
+        listed.push((entry(item.path(), rel)?, above));
+    }
+    let reached: Vec<&str> = listed
+        .iter()
+        .filter(|(_, above)| !above)
+        .map(|(e, _)| e.path.as_str())
+        .collect();
+    let keep: Vec<bool> = listed
+        .iter()
+        .map(|(e, above)| {
+            !above || {
+                let prefix = format!("{}/", e.path);
+                reached.iter().any(|p| p.starts_with(&prefix))
+            }
+        })
+        .collect();
+    Ok(Some(
+        listed
+            .into_iter()
+            .zip(keep)
+            .filter(|(_, keep)| *keep)
+            .map(|((e, _), _)| e)
+            .collect(),
+    ))
 }
 
 fn rel_path(context: &Path, path: &Path) -> String {
@@ -338,7 +432,7 @@ mod tests {
             "secret.env\nsrc/deep\nDockerfile\n",
         )
         .unwrap();
-        let l = Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline")).unwrap();
+        let l = Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline"), None).unwrap();
         assert_eq!(
             paths(&l),
             [".dockerignore", "Dockerfile", "src", "src/a.txt"]
@@ -356,6 +450,7 @@ mod tests {
             &dir.join("src"),
             &dir.join("Dockerfile"),
             &dir.join(".pipeline"),
+            None,
         )
         .unwrap();
         assert_eq!(
@@ -363,7 +458,7 @@ mod tests {
             ["a.txt", "deep", "deep/b.txt", OUTSIDE_DOCKERFILE]
         );
         assert_eq!(l.dockerfile, OUTSIDE_DOCKERFILE);
-        let l = Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline")).unwrap();
+        let l = Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline"), None).unwrap();
         assert!(!paths(&l).iter().any(|p| p.starts_with(".pipeline")));
         fs::remove_dir_all(&dir).unwrap();
     }
@@ -372,7 +467,8 @@ mod tests {
     fn hash_sees_content_mode_and_links_not_mtime() {
         use std::os::unix::fs::PermissionsExt;
         let dir = tree("hash");
-        let read = || Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline")).unwrap();
+        let read =
+            || Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline"), None).unwrap();
         let d0 = digest(&read());
         let f = dir.join("src/a.txt");
         fs::File::options()
@@ -397,14 +493,71 @@ mod tests {
         fs::remove_dir_all(&dir).unwrap();
     }
 
+    #[test]
+    fn reach_lists_what_copy_can_read_and_the_folders_above_it() {
+        let dir = tree("reach");
+        for (path, text) in [
+            (
+                "services/a/Dockerfile",
+                "FROM scratch\nCOPY libs/common /lib\nCOPY services/a/ /app\n",
+            ),
+            ("services/a/main.txt", "a"),
+            ("services/b/Dockerfile", "FROM scratch\n"),
+            ("services/b/main.txt", "b"),
+            ("libs/common/c.txt", "c"),
+            ("libs/other/o.txt", "o"),
+        ] {
+            fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+            fs::write(dir.join(path), text).unwrap();
+        }
+        let dockerfile = dir.join("services/a/Dockerfile");
+        let reach = || match crate::dockerfile::reach(
+            &fs::read_to_string(&dockerfile).unwrap(),
+            &Default::default(),
+            None,
+        ) {
+            crate::dockerfile::Reach::Sources(s) => Some(s),
+            crate::dockerfile::Reach::All { why } => panic!("{why}"),
+        };
+        let l = Listing::read(&dir, &dockerfile, &dir.join(".pipeline"), reach()).unwrap();
+        assert_eq!(
+            paths(&l),
+            [
+                "libs",
+                "libs/common",
+                "libs/common/c.txt",
+                "services",
+                "services/a",
+                "services/a/Dockerfile",
+                "services/a/main.txt"
+            ]
+        );
+        assert!(l.sees("services/a/new.txt") && !l.sees("services/b/main.txt"));
+        // A symlink on the way to a source is followed by the builder: send everything.
+        std::os::unix::fs::symlink("../libs/other", dir.join("libs/common/other")).unwrap();
+        let l = Listing::read(&dir, &dockerfile, &dir.join(".pipeline"), reach()).unwrap();
+        assert!(l.reach.is_none());
+        assert!(paths(&l).contains(&"services/b/main.txt"));
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[tokio::test]
     async fn tar_stream_holds_the_listing() {
         use futures::TryStreamExt;
         let dir = tree("tar");
         std::os::unix::fs::symlink("/etc/passwd", dir.join("src/abs-link")).unwrap();
-        let l = Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline")).unwrap();
+        let long = "d".repeat(120);
+        fs::create_dir_all(dir.join("src").join(&long)).unwrap();
+        fs::write(dir.join("src").join(&long).join("f.txt"), "x".repeat(700)).unwrap();
+        let l = Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline"), None).unwrap();
+        let expected = l.tar_bytes();
         let chunks: Vec<Bytes> = l.into_tar_stream().try_collect().await.unwrap();
         let bytes: Vec<u8> = chunks.concat();
+        assert_eq!(
+            bytes.len() as u64,
+            expected,
+            "tar_bytes predicts the stream"
+        );
         let mut archive = tar::Archive::new(&bytes[..]);
         let mut seen = Vec::new();
         for e in archive.entries().unwrap() {

@@ -12,6 +12,7 @@ pub mod commands;
 pub mod config;
 pub mod context;
 pub mod discover;
+pub mod dockerfile;
 pub mod ecr;
 pub mod engine;
 pub mod error;

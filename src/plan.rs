@@ -14,6 +14,7 @@ use sha2::{Digest, Sha256};
 use crate::config::Config;
 use crate::context::{ContextError, Kind, Listing};
 use crate::discover::Service;
+use crate::dockerfile::{self, Reach};
 use crate::git::GitInfo;
 use crate::index::{FileDigest, FileIndex, HashError};
 use crate::inputs::{self, Change, InputRecord};
@@ -196,15 +197,28 @@ pub fn plan(
     let mut listings = Vec::new();
     for name in &order {
         let service = by_name[name.as_str()];
-        let listing = Listing::read(
-            &config.root.join(&service.context),
-            &config.root.join(&service.dockerfile),
-            &state_dir,
-        )
-        .map_err(|source| PlanError::Context {
+        let context_error = |source| PlanError::Context {
             service: name.clone(),
             source,
+        };
+        let dockerfile = config.root.join(&service.dockerfile);
+        let text = std::fs::read_to_string(&dockerfile).map_err(|source| {
+            context_error(ContextError::Io {
+                path: dockerfile.clone(),
+                source,
+            })
         })?;
+        let reach = match dockerfile::reach(&text, &service.build_args, service.target.as_deref()) {
+            Reach::Sources(sources) => Some(sources),
+            Reach::All { .. } => None,
+        };
+        let listing = Listing::read(
+            &config.root.join(&service.context),
+            &dockerfile,
+            &state_dir,
+            reach,
+        )
+        .map_err(context_error)?;
         listings.push(listing);
     }
     let mut files: Vec<PathBuf> = listings
@@ -230,8 +244,7 @@ pub fn plan(
         let content_tag = tags::content_tag(&input_digest);
         let dirty = git.changed.iter().any(|path| {
             path == &service.dockerfile
-                || in_context(&service.context, path)
-                    .is_some_and(|rel| !listing.ignore.excludes(rel))
+                || in_context(&service.context, path).is_some_and(|rel| listing.sees(rel))
         });
         let values = TagValues {
             git_sha: git.sha.clone(),

@@ -101,7 +101,7 @@ pub struct PlannedService {
     pub input_digest: String,
     pub tags: Vec<String>,
     pub requires: Vec<String>,
-    /// Files the build sees and their total size (what is hashed and sent).
+    /// Files the build sees, and the size of the tar stream sent to the engine.
     pub context_files: usize,
     pub context_bytes: u64,
 }

@@ -12,7 +12,7 @@ fn repo(name: &str) -> Repo {
     let r = Repo::new(name);
     r.file(
         "services/base/Dockerfile",
-        "FROM local/busybox:1\nCOPY base.txt /etc/base.txt\n",
+        "FROM local/busybox:1\nCOPY *.txt /etc/\n",
     )
     .file("services/base/base.txt", "base v1\n")
     .file(
@@ -290,4 +290,105 @@ fn build_takes_unchanged_requirements_from_the_local_engine() {
         ]),
         "app v1"
     );
+}
+
+/// Two services built from the repo root, like
+/// `docker build -f services/a/Dockerfile .`, each reading its own folder and
+/// a shared library.
+fn root_contexts(name: &str) -> Repo {
+    let r = Repo::new(name);
+    for s in ["a", "b"] {
+        r.file(
+            &format!("services/{s}/Dockerfile"),
+            &format!(
+                "FROM local/busybox:1 AS build\nCOPY libs/common /lib/common\nCOPY services/{s}/*.txt /app/\nCOPY services/{s}/conf/ /app/conf/\n\nFROM build\nCOPY --from=build /app/main.txt /main.txt\n"
+            ),
+        )
+        .file(&format!("services/{s}/main.txt"), &format!("{s} v1\n"))
+        .file(&format!("services/{s}/more.txt"), "more\n")
+        .file(&format!("services/{s}/notes.md"), "not copied\n")
+        .file(&format!("services/{s}/conf/app.ini"), "[app]\n");
+    }
+    r.file("libs/common/util.txt", "util v1\n")
+        .file("libs/unused/x.txt", "x\n")
+        .file("README.md", "# repo\n")
+        .config("defaults:\n  context: .\ntags: [latest]\n");
+    r.commit();
+    r
+}
+
+#[test]
+fn root_contexts_rebuild_only_what_their_copies_reach() {
+    let r = root_contexts("reach");
+    r.pipeline().args(["run"]).expect(0);
+    let states = |r: &Repo| -> Vec<String> {
+        plan(r, &[])
+            .into_iter()
+            .map(|p| format!("{} {} {}", p.0, p.1, p.2))
+            .collect()
+    };
+
+    r.file("services/a/main.txt", "a v2\n");
+    r.file("services/a/notes.md", "unreached change\n");
+    r.file("README.md", "# changed\n");
+    r.file("libs/unused/x.txt", "changed\n");
+    let planned = states(&r);
+    assert_eq!(
+        planned[0], "a build files changed: services/a/main.txt",
+        "{planned:?}"
+    );
+    assert!(planned[1].starts_with("b cached"), "{planned:?}");
+    r.pipeline().args(["run"]).expect(0);
+    expect_statuses(&r, &[("a", "built"), ("b", "cached")]);
+
+    r.file("libs/common/util.txt", "util v2\n");
+    r.pipeline().args(["run"]).expect(0);
+    expect_statuses(&r, &[("a", "built"), ("b", "built")]);
+}
+
+#[test]
+fn a_reached_context_builds_the_same_files_as_docker_build() {
+    let r = root_contexts("same");
+    r.pipeline().args(["run", "a", "--no-push"]).expect(0);
+    let ours = format!(
+        "{}a:{}",
+        r.prefix,
+        r.results()["services"]["a"]["tags"][0].as_str().unwrap()
+    );
+    // The same Dockerfile and the whole root context, by the docker CLI.
+    let theirs = format!("{}docker-a:check", r.prefix);
+    let out = std::process::Command::new("docker")
+        .args([
+            "build",
+            "-q",
+            "-f",
+            "services/a/Dockerfile",
+            "-t",
+            &theirs,
+            ".",
+        ])
+        .current_dir(&r.dir)
+        .env("DOCKER_BUILDKIT", "0")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let files = |image: &str| {
+        docker(&[
+            "run",
+            "--rm",
+            image,
+            "sh",
+            "-c",
+            "find /app /lib /main.txt | sort | while read f; do if [ -f \"$f\" ]; then md5sum \"$f\"; else echo \"dir $f\"; fi; done",
+        ])
+    };
+    let ours_files = files(&ours);
+    assert!(ours_files.contains("/app/conf/app.ini"), "{ours_files}");
+    assert!(ours_files.contains("/lib/common/util.txt"), "{ours_files}");
+    assert_eq!(ours_files, files(&theirs));
+    docker(&["rmi", &theirs]);
 }
