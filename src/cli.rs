@@ -87,6 +87,18 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         results: Option<PathBuf>,
     },
+    /// Pin the configured manifests to the digests of a results file.
+    #[command(
+        after_help = "Examples:\n  pipeline patch                          apply .pipeline/results.json\n  pipeline patch --check                  exit 1 and show the diff if the manifests drifted\n  pipeline patch --results ci/results.json"
+    )]
+    Patch {
+        /// The results file to apply (default .pipeline/results.json).
+        #[arg(long, value_name = "FILE")]
+        results: Option<PathBuf>,
+        /// Write nothing: print a unified diff of what would change, exit 1 if anything would.
+        #[arg(long)]
+        check: bool,
+    },
     /// The discovered services: name, Dockerfile, context, repository, requires.
     #[command(after_help = "Example:\n  pipeline services --output json")]
     Services,
@@ -154,6 +166,10 @@ pub struct PlanOptions {
 pub enum Cmd {
     Run(RunOptions),
     Plan(PlanOptions),
+    Patch {
+        results: Option<PathBuf>,
+        check: bool,
+    },
     Build {
         services: Vec<String>,
         jobs: Option<usize>,
@@ -217,6 +233,7 @@ pub fn parse() -> Result<Invocation, i32> {
             force,
             results,
         }),
+        Command::Patch { results, check } => Cmd::Patch { results, check },
         Command::Services => Cmd::Services,
     };
     Ok(Invocation {

@@ -16,10 +16,13 @@ use crate::error::Error;
 use crate::git::GitInfo;
 use crate::index::FileIndex;
 use crate::inputs;
+use crate::patch::{self, FileChange, Pinned};
 use crate::plan::{self, Found, Plan, Previous, STATE_DIR};
 use crate::registry::{HttpRegistry, Registry, RegistryError};
 use crate::render::{self, PlainReporter};
-use crate::report::{GitSummary, PlanReport, PlannedService, Reporter, Results, SCHEMA, Silent};
+use crate::report::{
+    GitSummary, ManifestResult, PlanReport, PlannedService, Reporter, Results, SCHEMA, Silent,
+};
 use crate::run::{Executor, LocalTags, Options, Target};
 
 pub async fn execute(invocation: Invocation) -> Result<(), Error> {
@@ -33,6 +36,9 @@ pub async fn execute(invocation: Invocation) -> Result<(), Error> {
         }
         Cmd::Run(options) => run(globals, &config, &services, options).await,
         Cmd::Plan(options) => show_plan(globals, &config, &services, options).await,
+        Cmd::Patch { results, check } => {
+            patch_command(globals, &config, &services, results.as_deref(), *check)
+        }
         Cmd::Build {
             services: names,
             jobs,
@@ -111,6 +117,121 @@ fn results_path(config: &Config, given: Option<&Path>) -> PathBuf {
         .unwrap_or_else(|| config.root.join(STATE_DIR).join("results.json"))
 }
 
+/// The images of the succeeded services of `results`, as manifests pin them.
+fn pins(services: &[Service], results: &Results) -> Vec<Pinned> {
+    results
+        .services
+        .iter()
+        .filter_map(|(name, r)| {
+            let service = services.iter().find(|s| &s.name == name)?;
+            Some(Pinned {
+                service: name.clone(),
+                repository: service.repository.clone(),
+                uri: r.repository.clone(),
+                digest: r.digest.clone()?,
+                tag: patch::pinned_tag(&r.tags)?,
+            })
+        })
+        .collect()
+}
+
+fn manifest_results(changes: &[FileChange]) -> Vec<ManifestResult> {
+    changes
+        .iter()
+        .map(|c| ManifestResult {
+            path: c.path.clone(),
+            changed: c.changed(),
+        })
+        .collect()
+}
+
+/// `pipeline patch`: applies a results file to the configured manifests, or
+/// with `check` shows what would change and fails on drift.
+fn patch_command(
+    globals: &Globals,
+    config: &Config,
+    services: &[Service],
+    results: Option<&Path>,
+    check: bool,
+) -> Result<(), Error> {
+    let path = results_path(config, results);
+    let bytes = std::fs::read(&path).map_err(|e| {
+        Error::Usage(format!(
+            "reading the results file {}: {e}; run `pipeline run` first or pass --results FILE",
+            path.display()
+        ))
+    })?;
+    let mut results: Results = serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Usage(format!("{}: not a results file: {e}", path.display())))?;
+    if !config.manifests.configured() {
+        return Err(Error::Usage(
+            "pipeline.yaml configures no manifests (manifests.kustomize, .helm or .raw)".into(),
+        ));
+    }
+    let unfinished: Vec<&String> = results
+        .services
+        .iter()
+        .filter(|(_, r)| r.digest.is_none())
+        .map(|(name, _)| name)
+        .collect();
+    if !unfinished.is_empty() {
+        eprintln!(
+            "error: not patching: {} did not succeed in {}",
+            unfinished
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            path.display()
+        );
+        return Err(Error::Failed(unfinished.len()));
+    }
+    let changes = patch::compute(config, &pins(services, &results))?;
+    let drifted: Vec<&FileChange> = changes.iter().filter(|c| c.changed()).collect();
+    if check {
+        if globals.output == Output::Json {
+            stdout(&format!(
+                "{}\n",
+                serde_json::to_string_pretty(&manifest_results(&changes)).expect("serializes")
+            ));
+        } else {
+            for c in &drifted {
+                stdout(&c.diff());
+            }
+        }
+        for c in &drifted {
+            eprintln!("drift: {}", c.path);
+        }
+        return match drifted.len() {
+            0 => Ok(()),
+            n => Err(Error::Drift(n)),
+        };
+    }
+    patch::write(&changes)?;
+    results.manifests = manifest_results(&changes);
+    results
+        .write(&path)
+        .map_err(|e| Error::Environment(format!("writing {}: {e}", path.display())))?;
+    match globals.output {
+        Output::Json => stdout(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&results.manifests).expect("serializes")
+        )),
+        Output::Text if !globals.quiet => {
+            for c in &changes {
+                let word = if c.changed() {
+                    "patched  "
+                } else {
+                    "unchanged"
+                };
+                stdout(&format!("{word} {}\n", c.path));
+            }
+        }
+        Output::Text => {}
+    }
+    Ok(())
+}
+
 /// Plans `names`, comparing with the results file `results` when it exists,
 /// with file digests from (and into) the repo's index.
 fn make_plan(
@@ -187,6 +308,23 @@ async fn run(
             None,
         )
     };
+    let patching = options.patch && config.manifests.configured();
+    if let (true, Some(host)) = (patching, &registry_host) {
+        // Every manifest must be patchable before anything is built: the
+        // same patch with placeholder digests.
+        let placeholders: Vec<Pinned> = plan
+            .steps
+            .iter()
+            .map(|s| Pinned {
+                service: s.service.name.clone(),
+                repository: s.service.repository.clone(),
+                uri: format!("{host}/{}", s.service.repository),
+                digest: format!("sha256:{}", "0".repeat(64)),
+                tag: patch::pinned_tag(&s.tags).unwrap_or_default(),
+            })
+            .collect();
+        patch::compute(config, &placeholders)?;
+    }
     let reporter = reporter(globals, &plan);
     let executor = Executor {
         plan: &plan,
@@ -203,7 +341,21 @@ async fn run(
         },
         reporter: reporter.as_ref(),
     };
-    let results = execute_plan(&executor, registry_host).await?;
+    let mut results = execute_plan(&executor, registry_host).await?;
+    // Manifests change only when every selected service succeeded.
+    let patched = if patching && results.all_succeeded() {
+        let changes = patch::compute(config, &pins(services, &results))
+            .and_then(|changes| patch::write(&changes).map(|()| changes));
+        match changes {
+            Ok(changes) => {
+                results.manifests = manifest_results(&changes);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        Ok(())
+    };
     results
         .write(&results_file)
         .map_err(|e| Error::Environment(format!("writing {}: {e}", results_file.display())))?;
@@ -215,6 +367,7 @@ async fn run(
     if let Err(e) = inputs::store(&state, records, &[]) {
         eprintln!("warning: recording the inputs in {}: {e}", state.display());
     }
+    patched?;
     finish(globals, &results, &state, started, true)
 }
 

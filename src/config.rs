@@ -179,6 +179,13 @@ pub struct ManifestSettings {
     pub pin: Pin,
 }
 
+impl ManifestSettings {
+    /// Whether any manifest is configured for patching.
+    pub fn configured(&self) -> bool {
+        !(self.kustomize.is_empty() && self.helm.is_empty() && self.raw.is_empty())
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawConfig {

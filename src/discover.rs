@@ -97,7 +97,31 @@ pub fn discover(config: &Config) -> Result<Vec<Service>, ConfigError> {
         services.push(resolve(config, &services_dir, &name, loc, settings)?);
     }
     check_requires(config, &services)?;
+    check_manifest_services(config, &services)?;
     Ok(services)
+}
+
+/// The services a Helm values file lists exist.
+fn check_manifest_services(config: &Config, services: &[Service]) -> Result<(), ConfigError> {
+    for target in &config.manifests.helm {
+        for name in target.services.iter().flatten() {
+            if !services.iter().any(|s| s.name == name.value) {
+                return Err(config.error(
+                    name.loc,
+                    format!(
+                        "manifests.helm: `{}` is not a service (known: {})",
+                        name.value,
+                        services
+                            .iter()
+                            .map(|s| s.name.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn resolve(

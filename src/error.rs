@@ -3,6 +3,7 @@
 //! interrupted). Library parts have their own typed errors; this is the edge.
 
 use crate::config::ConfigError;
+use crate::patch::PatchError;
 use crate::plan::PlanError;
 
 #[derive(Debug, thiserror::Error)]
@@ -13,6 +14,13 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// A manifest cannot be patched (unreadable, invalid, a missing Helm
+    /// path, an edit through an alias).
+    #[error("patching manifests: {0}")]
+    Patch(#[from] PatchError),
+    /// `patch --check` found manifests that would change.
+    #[error("{0} manifest(s) are not pinned to the results (run `pipeline patch`)")]
+    Drift(usize),
     /// The Docker engine, AWS or the registry is missing or unreachable.
     #[error("{0}")]
     Environment(String),
@@ -26,8 +34,8 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Failed(_) => 1,
-            Error::Usage(_) | Error::Config(_) | Error::Plan(_) => 2,
+            Error::Failed(_) | Error::Drift(_) => 1,
+            Error::Usage(_) | Error::Config(_) | Error::Plan(_) | Error::Patch(_) => 2,
             Error::Environment(_) => 3,
             Error::Interrupted => 130,
         }

@@ -20,6 +20,7 @@ pub mod git;
 pub mod ignore;
 pub mod index;
 pub mod inputs;
+pub mod patch;
 pub mod plan;
 pub mod push;
 pub mod registry;
@@ -28,6 +29,7 @@ pub mod report;
 pub mod run;
 pub mod secret;
 pub mod tags;
+pub mod yamledit;
 
 /// Parses the command line, runs the command, and returns the exit code.
 pub fn main() -> i32 {

@@ -239,34 +239,37 @@ impl Executor<'_> {
         });
     }
 
-    /// Makes sure the repository exists and looks up the content tag: the
-    /// digest when the image is already there (`cached`), `None` when it must
-    /// be built. Done for every service in one parallel batch before any
+    /// Looks up the content tag: the digest when the image is already there
+    /// (`cached`); otherwise makes sure the repository exists and returns
+    /// `None`: it must be built. Done for every service in one parallel batch before any
     /// build, so builds then start in plan order.
     async fn prepare(&self, step: &Step) -> Prepared {
         let (registry, ecr) = match &self.target {
             Target::Registry { registry, ecr, .. } => (registry, ecr),
             Target::Local { .. } => return self.prepare_local(step).await,
         };
+        if !self.options.force {
+            self.stage(step, Stage::CacheCheck);
+            let digest = registry
+                .digest(&step.service.repository, &step.content_tag)
+                .await
+                .map_err(|e| (Stage::CacheCheck, e.to_string()))?;
+            if let Some(digest) = digest {
+                // The image is there, so is its repository: no ECR call.
+                return Ok(Some(Cached {
+                    reference: format!("{}@{digest}", self.repository(step)),
+                    digest: Some(digest),
+                    image_id: None,
+                }));
+            }
+        }
         if let Some((ecr, create)) = ecr {
             self.stage(step, Stage::Repository);
             ecr.ensure_repository(&step.service.repository, *create)
                 .await
                 .map_err(|e| (Stage::Repository, e.to_string()))?;
         }
-        if self.options.force {
-            return Ok(None);
-        }
-        self.stage(step, Stage::CacheCheck);
-        let digest = registry
-            .digest(&step.service.repository, &step.content_tag)
-            .await
-            .map_err(|e| (Stage::CacheCheck, e.to_string()))?;
-        Ok(digest.map(|digest| Cached {
-            reference: format!("{}@{digest}", self.repository(step)),
-            digest: Some(digest),
-            image_id: None,
-        }))
+        Ok(None)
     }
 
     /// For local builds the engine is the cache: an image tagged with the
