@@ -59,7 +59,7 @@ for n in order:
         arg = "".join(c.upper() if c.isalnum() else "_" for c in r) + "_IMAGE"
         args += ["--build-arg", arg + "=bench-warm/" + r + ":latest"]
     args.append(s["context"])
-    print(" ".join(map(shlex.quote, args)) + " >/dev/null")
+    print(" ".join(map(shlex.quote, args)) + " >/dev/null 2>&1")
 ' > "$work/docker-loop.sh"
 (cd "$repo" && bash -e "$work/docker-loop.sh")   # warms the layer cache
 for _ in $(seq "$rounds"); do

@@ -426,6 +426,29 @@ fn helm_values(
     edits.apply(text).map_err(|e| yaml_error(rel, e))
 }
 
+/// Patches one Helm values file `text` (shown as `rel` in errors) as
+/// [`compute`] does for a `manifests.helm` entry with this `image_path` and
+/// `services`.
+pub fn helm(
+    text: &str,
+    image_path: &str,
+    services: Option<&[String]>,
+    pins: &[Pinned],
+    pin: Pin,
+    rel: &str,
+) -> Result<String, PatchError> {
+    let at = |value: &str| crate::config::At {
+        value: value.to_string(),
+        loc: Default::default(),
+    };
+    let target = HelmTarget {
+        values: at(rel),
+        image_path: at(image_path),
+        services: services.map(|s| s.iter().map(|v| at(v)).collect()),
+    };
+    helm_values(text, &target, pins, pin, rel)
+}
+
 /// Where the pod spec lives, by workload kind.
 fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {

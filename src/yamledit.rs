@@ -23,15 +23,20 @@
 //! but brings its own non-conformant, error-recovering parser and more crates,
 //! and keeps lists of known edit failures, CRLF among them. A strict,
 //! test-suite-driven event parser plus byte spans is all this module needs.
+//! The editing layer on top is written here because no crate offers "splice
+//! only these values and prove the rest is untouched"; it is small, and the
+//! re-parse check plus the property test in `tests/` keep it honest.
 //!
 //! # Rules for where text goes
 //!
-//! - A scalar edit replaces exactly the scalar's span (never its anchor, tag or
-//!   comment). Plain stays plain, `'…'` stays single-quoted and `"…"` stays
-//!   double-quoted. A plain value that would need quotes (it would read as a
-//!   number, bool or null, or contains `: `, ` #`, flow indicators in flow
-//!   context, leading indicators, …) is written double-quoted; a single-quoted
-//!   value with characters that need escapes becomes double-quoted.
+//! - Values are strings. A scalar edit replaces exactly the scalar's span
+//!   (never its anchor, tag or comment). Plain stays plain, `'…'` stays
+//!   single-quoted and `"…"` stays double-quoted. A plain value that would need
+//!   quotes (it would read as a number, bool, null or date under YAML 1.1 or
+//!   1.2, or contains `: `, ` #`, flow indicators in flow context, a leading
+//!   indicator, …) is written double-quoted, so `1.10` stays a string; a
+//!   single-quoted value with characters that need escapes becomes
+//!   double-quoted. An empty `key:` becomes `key: value`.
 //! - Block scalars (`|`, `>`) and aliases are never edited, nor anything reached
 //!   through an alias or a `<<` merge key: changing it would change every other
 //!   place that shares the anchor. Edit the anchored node itself instead.
@@ -47,7 +52,14 @@
 //!   the next key. Removing the last key of a mapping leaves `{}` so the value
 //!   stays a mapping. In flow mappings the `, key: v` part goes.
 //! - New lines use the file's own line break (CRLF if the first line break is
-//!   CRLF). A file that does not end with a line break still does not.
+//!   CRLF; LF for a file without one). Text added at the end of a file that
+//!   does not end with a line break keeps it that way; removing such a last
+//!   line leaves the line break before it in place.
+//! - Edits are checked when recorded (overlaps, edits inside removed entries,
+//!   removing an entry whose anchor an alias elsewhere uses) and once more
+//!   after applying, by re-parsing the result: same document count, every
+//!   written key and value reads back, and every new entry lands in its
+//!   collection.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::Range;
@@ -291,7 +303,7 @@ fn parse_shared(source: &Arc<str>) -> Result<Vec<Document>, YamlError> {
         let (event, span) = next.map_err(|e| syntax_error(&e))?;
         // `new_from_str` always provides byte offsets; treat a missing one as a
         // parser bug rather than guessing from character indexes.
-        let range = span.byte_range().ok_or(YamlError::Syntax {
+        let range = span.byte_range().ok_or_else(|| YamlError::Syntax {
             line: span.start.line(),
             column: span.start.col() + 1,
             message: "parser gave no byte offset".into(),
@@ -554,9 +566,17 @@ impl<'a> Node<'a> {
     /// the mapping wins; otherwise `<<` merge keys are searched in order, and a
     /// value found there is marked as shared ([`Node::is_shared`]).
     pub fn get(&self, key: &str) -> Option<Node<'a>> {
+        self.get_merged(key, 0)
+    }
+
+    fn get_merged(&self, key: &str, depth: usize) -> Option<Node<'a>> {
         let node = self.resolve();
         if let Some((_, value)) = node.direct_entry(key) {
             return Some(value);
+        }
+        // A merge chain can loop (`&a {<<: *a}`); real files nest a few levels.
+        if depth > 16 {
+            return None;
         }
         for (k, v) in node.entries() {
             if k.as_str() != Some("<<") || k.scalar_style() != Some(ScalarStyle::Plain) {
@@ -571,7 +591,7 @@ impl<'a> Node<'a> {
                 _ => vec![merged],
             };
             for source in sources {
-                if let Some(found) = source.get(key) {
+                if let Some(found) = source.get_merged(key, depth + 1) {
                     return Some(found);
                 }
             }
@@ -963,12 +983,11 @@ fn writable(node: &Node<'_>) -> Result<(), YamlError> {
         ));
     }
     if let Shape::Alias { name, target } = &node.data().shape {
-        let anchored = node.doc.node(*target);
+        let (line, column) = location(&node.doc.source, node.doc.node(*target).props_start);
         return Err(refused(
             node,
             format!(
-                "the alias `*{name}`; edit the anchor `&{name}` at line {}, column {} instead",
-                anchored.line, anchored.column
+                "the alias `*{name}`; edit the anchor `&{name}` at line {line}, column {column} instead"
             ),
         ));
     }
@@ -976,6 +995,7 @@ fn writable(node: &Node<'_>) -> Result<(), YamlError> {
 }
 
 impl Edits {
+    /// No edits yet; the first edit ties the set to its node's text.
     pub fn new() -> Self {
         Self::default()
     }
@@ -1360,7 +1380,7 @@ impl Edits {
         let src = &mapping.doc.source;
         let colon = value.span().start;
         let order = (0, self.next_order());
-        let splice = if in_flow {
+        let splice = if in_flow || items.is_empty() {
             let mut text = String::from(" [");
             let mut checks = Vec::new();
             for (i, item) in items.iter().enumerate() {
@@ -1478,35 +1498,40 @@ fn item_lines(dash: usize, gap: usize, entries: &[(&str, &str)]) -> Vec<Line> {
     lines
 }
 
-/// The `-` of a block sequence's first item. The parser starts an indentless
-/// sequence (`key:\n- item`) at its first item, which for `key:\n- - x` is
-/// the inner sequence's dash, so look back from the first item instead.
-fn block_sequence_dash(doc: &Document, id: usize) -> Option<usize> {
+/// Column of a block sequence's dashes and the spaces after them. The parser
+/// starts an indentless sequence (`key:\n- item`) at its first item, which
+/// for `key:\n- - x` is the inner sequence's dash, so the dash is found from
+/// an item that starts on its dash's line (all dashes share one column).
+fn block_sequence_layout(doc: &Document, id: usize) -> Option<(usize, usize)> {
     let src = &doc.source;
     let node = doc.node(id);
-    if let Shape::Sequence { items, .. } = &node.shape
-        && let Some(&first) = items.first()
-    {
-        let item = doc.node(first).props_start;
-        let before = src[line_start(src, item)..item].trim_end_matches(' ');
+    let Shape::Sequence { items, .. } = &node.shape else {
+        return None;
+    };
+    for &item in items {
+        let start = doc.node(item).props_start;
+        let line = line_start(src, start);
+        let before = src[line..start].trim_end_matches(' ');
         if before.ends_with('-') {
-            return Some(line_start(src, item) + before.len() - 1);
+            let dash = line + before.len() - 1;
+            return Some((char_column(src, dash), start - dash - 1));
         }
     }
-    // The first item starts on a later line: the span starts at the dash.
-    src[node.span.start..]
-        .starts_with('-')
-        .then_some(node.span.start)
-}
-
-/// Spaces after the dash of a block sequence's first item (1 if the item
-/// starts on the next line or after a comment).
-fn block_sequence_gap(src: &str, dash: usize) -> usize {
-    let rest = &src[dash + 1..];
-    let gap = rest.len() - rest.trim_start_matches(' ').len();
-    match rest[gap..].chars().next() {
-        Some('\r' | '\n' | '#') | None => 1,
-        _ => gap.max(1),
+    // No item starts on its dash's line (block scalars, items on the next line).
+    if src[node.span.start..].starts_with('-') {
+        return Some((char_column(src, node.span.start), 1));
+    }
+    let parent = doc.node(node.parent?);
+    match &parent.shape {
+        // Indentless: the dashes are at the key's column.
+        Shape::Mapping {
+            flow: false,
+            entries,
+        } => entries
+            .iter()
+            .find(|&&(_, v)| v == id)
+            .map(|&(k, _)| (char_column(src, doc.node(k).props_start), 1)),
+        _ => None,
     }
 }
 
@@ -1521,10 +1546,10 @@ fn sequence_indent_style(doc: &Document) -> usize {
         {
             for &(k, v) in entries {
                 if let Shape::Sequence { flow: false, .. } = doc.node(v).shape
-                    && let Some(dash) = block_sequence_dash(doc, v)
+                    && let Some((dash_col, _)) = block_sequence_layout(doc, v)
                 {
                     let key_col = char_column(&doc.source, doc.node(k).props_start);
-                    return char_column(&doc.source, dash).saturating_sub(key_col);
+                    return dash_col.saturating_sub(key_col);
                 }
             }
         }
@@ -1566,7 +1591,7 @@ impl Group {
         let doc = node.doc;
         let src = &doc.source;
         let data = node.data();
-        let (flow, mapping, members) = match &data.shape {
+        let (flow, mapping, members): (bool, bool, Vec<Member>) = match &data.shape {
             Shape::Mapping { flow, entries } => {
                 let members = entries
                     .iter()
@@ -1591,7 +1616,6 @@ impl Group {
             }
             _ => return Err(wrong_kind(&node, "collection")),
         };
-        let members: Vec<Member> = members;
         let mut gap = 1;
         if members.is_empty() && !flow {
             return Err(refused(&node, "an empty block collection"));
@@ -1606,14 +1630,14 @@ impl Group {
             let skipped = prefix.len() - prefix.trim_start_matches([' ', '-']).len();
             char_column(src, first.line_start + skipped)
         } else {
-            let Some(dash) = block_sequence_dash(doc, node.id) else {
+            let Some((column, spaces)) = block_sequence_layout(doc, node.id) else {
                 return Err(refused(
                     &node,
-                    "a block sequence whose first dash was not found",
+                    "a block sequence whose dashes were not found",
                 ));
             };
-            gap = block_sequence_gap(src, dash);
-            char_column(src, dash)
+            gap = spaces;
+            column
         };
         Ok(Group {
             key: (doc.index, node.id),
@@ -2184,7 +2208,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             err.to_string(),
-            "line 4, column 6: cannot edit the alias `*img`; edit the anchor `&img` at line 3, column 12 instead"
+            "line 4, column 6: cannot edit the alias `*img`; edit the anchor `&img` at line 3, column 7 instead"
         );
         let err = edits
             .set_scalar(docs[0].lookup(&["n", "image"]).unwrap(), "y")
@@ -2224,6 +2248,108 @@ mod tests {
         assert_eq!(
             ok(text, set(&["base"], "repo:v2")),
             text.replace("&img repo:v1", "&img repo:v2")
+        );
+    }
+
+    #[test]
+    fn recursive_merge_does_not_loop() {
+        let docs = parse("a: &x\n  b: 1\n  <<: *x\n").unwrap();
+        let a = docs[0].lookup(&["a"]).unwrap();
+        assert_eq!(a.get("b").unwrap().as_str(), Some("1"));
+        assert!(a.get("missing").is_none());
+    }
+
+    #[test]
+    fn helm_values_image_mapping_and_string() {
+        let text = "\
+# Default values for shop.
+defaults: &defaults
+  pullPolicy: IfNotPresent
+api:
+  image:
+    repository: old/api   # set by CI
+    tag: \"1.0\"
+  <<: *defaults
+worker:
+  image: 'old/worker:1.0'
+";
+        let out = ok(text, |d, e| {
+            let image = d[0].lookup(&["api", "image"]).unwrap();
+            e.set_key(image, "repository", "123.dkr.ecr/shop/api")?;
+            e.set_key(image, "tag", "in-abc")?;
+            e.set_key(image, "digest", "sha256:1")?;
+            let worker = d[0].lookup(&["worker", "image"]).unwrap();
+            e.set_scalar(worker, "123.dkr.ecr/shop/worker@sha256:2")?;
+            Ok(())
+        });
+        assert_eq!(
+            out,
+            "\
+# Default values for shop.
+defaults: &defaults
+  pullPolicy: IfNotPresent
+api:
+  image:
+    repository: 123.dkr.ecr/shop/api   # set by CI
+    tag: \"in-abc\"
+    digest: sha256:1
+  <<: *defaults
+worker:
+  image: '123.dkr.ecr/shop/worker@sha256:2'
+"
+        );
+        // A value that only exists through the merge key is read-only.
+        let docs = parse(text).unwrap();
+        let merged = docs[0].lookup(&["api", "pullPolicy"]).unwrap();
+        assert_eq!(merged.as_str(), Some("IfNotPresent"));
+        let err = Edits::new().set_scalar(merged, "Always").unwrap_err();
+        assert!(
+            matches!(
+                err,
+                YamlError::Refused {
+                    line: 3,
+                    column: 15,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn raw_multi_document_manifest() {
+        let text = "\
+apiVersion: apps/v1
+kind: Deployment
+spec:
+  template:
+    spec:
+      containers:
+        - name: api
+          image: \"old/api:1.0\"
+        - {name: sidecar, image: envoy:1.29}
+---
+# a Service has no image
+apiVersion: v1
+kind: Service
+";
+        let docs = parse(text).unwrap();
+        let mut edits = Edits::new();
+        for doc in &docs {
+            let Some(containers) = doc.lookup(&["spec", "template", "spec", "containers"]) else {
+                continue;
+            };
+            for container in containers.items() {
+                let image = container.get("image").unwrap();
+                if image.as_str() == Some("old/api:1.0") {
+                    edits.set_scalar(image, "new/api@sha256:abc").unwrap();
+                }
+            }
+        }
+        let out = edits.apply(text).unwrap();
+        assert_eq!(
+            out,
+            text.replace("\"old/api:1.0\"", "\"new/api@sha256:abc\"")
         );
     }
 
@@ -2617,6 +2743,11 @@ images:
                 .map(drop)
         });
         assert_eq!(out, "{kind: K, images: [{name: a, digest: d}]}\n");
+        let out = ok("a: 1\nimages:\n", |d, e| {
+            e.insert_key_with_sequence(d[0].root(), "images", &[])
+                .map(drop)
+        });
+        assert_eq!(out, "a: 1\nimages: []\n");
         let out = ok("a: 1\n", |d, e| {
             e.insert_key_with_sequence(d[0].root(), "images", &[])
                 .map(drop)
