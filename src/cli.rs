@@ -99,6 +99,29 @@ enum Command {
         #[arg(long)]
         check: bool,
     },
+    /// Add tag VERSION to every service's tested image, inside the registry: no build, no pull.
+    #[command(
+        after_help = "Examples:\n  pipeline release v1.4.0                     the digests of .pipeline/results.json\n  pipeline release v1.4.0 --from-tag latest   whatever latest points to now\n  pipeline release v1.4.0 --only orders --patch"
+    )]
+    Release {
+        /// The tag to add ([A-Za-z0-9_][A-Za-z0-9._-]{0,127}).
+        version: String,
+        /// The results file whose digests are released (default .pipeline/results.json).
+        #[arg(long, value_name = "FILE", conflicts_with = "from_tag")]
+        results: Option<PathBuf>,
+        /// Release the digest TAG points to now in the registry, for every service.
+        #[arg(long, value_name = "TAG")]
+        from_tag: Option<String>,
+        /// Move VERSION when it already points to another digest.
+        #[arg(long)]
+        force: bool,
+        /// Release only these services.
+        #[arg(long, value_name = "SERVICE", num_args = 1..)]
+        only: Vec<String>,
+        /// Then pin the configured manifests to repository:VERSION@digest.
+        #[arg(long)]
+        patch: bool,
+    },
     /// The discovered services: name, Dockerfile, context, repository, requires.
     #[command(after_help = "Example:\n  pipeline services --output json")]
     Services,
@@ -163,6 +186,16 @@ pub struct PlanOptions {
 }
 
 #[derive(Debug, Clone)]
+pub struct ReleaseOptions {
+    pub version: String,
+    pub results: Option<PathBuf>,
+    pub from_tag: Option<String>,
+    pub force: bool,
+    pub only: Vec<String>,
+    pub patch: bool,
+}
+
+#[derive(Debug, Clone)]
 pub enum Cmd {
     Run(RunOptions),
     Plan(PlanOptions),
@@ -170,6 +203,7 @@ pub enum Cmd {
         results: Option<PathBuf>,
         check: bool,
     },
+    Release(ReleaseOptions),
     Build {
         services: Vec<String>,
         jobs: Option<usize>,
@@ -234,6 +268,21 @@ pub fn parse() -> Result<Invocation, i32> {
             results,
         }),
         Command::Patch { results, check } => Cmd::Patch { results, check },
+        Command::Release {
+            version,
+            results,
+            from_tag,
+            force,
+            only,
+            patch,
+        } => Cmd::Release(ReleaseOptions {
+            version,
+            results,
+            from_tag,
+            force,
+            only,
+            patch,
+        }),
         Command::Services => Cmd::Services,
     };
     Ok(Invocation {

@@ -7,8 +7,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::auth::{self, Auth};
-use crate::cli::{Cmd, Globals, Invocation, Output, PlanOptions, Progress, RunOptions};
-use crate::config::Config;
+use crate::cli::{
+    Cmd, Globals, Invocation, Output, PlanOptions, Progress, ReleaseOptions, RunOptions,
+};
+use crate::config::{Config, Pin, TagMutability};
 use crate::discover::{self, Service};
 use crate::ecr::Ecr;
 use crate::engine::DockerEngine;
@@ -19,11 +21,13 @@ use crate::inputs;
 use crate::patch::{self, FileChange, Pinned};
 use crate::plan::{self, Found, Plan, Previous, STATE_DIR};
 use crate::registry::{HttpRegistry, Registry, RegistryError};
+use crate::release;
 use crate::render::{self, PlainReporter};
 use crate::report::{
     GitSummary, ManifestResult, PlanReport, PlannedService, Reporter, Results, SCHEMA, Silent,
 };
 use crate::run::{Executor, LocalTags, Options, Target};
+use crate::tags;
 
 pub async fn execute(invocation: Invocation) -> Result<(), Error> {
     let globals = &invocation.globals;
@@ -36,6 +40,7 @@ pub async fn execute(invocation: Invocation) -> Result<(), Error> {
         }
         Cmd::Run(options) => run(globals, &config, &services, options).await,
         Cmd::Plan(options) => show_plan(globals, &config, &services, options).await,
+        Cmd::Release(options) => release_command(globals, &config, &services, options).await,
         Cmd::Patch { results, check } => {
             patch_command(globals, &config, &services, results.as_deref(), *check)
         }
@@ -145,6 +150,175 @@ fn manifest_results(changes: &[FileChange]) -> Vec<ManifestResult> {
         .collect()
 }
 
+fn load_results(path: &Path) -> Result<Results, Error> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        Error::Usage(format!(
+            "reading the results file {}: {e}; run `pipeline run` first or pass --results FILE",
+            path.display()
+        ))
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Usage(format!("{}: not a results file: {e}", path.display())))
+}
+
+/// `pipeline release VERSION`: check every service, then tag all of them
+/// inside the registry; record the release; optionally pin the manifests.
+async fn release_command(
+    globals: &Globals,
+    config: &Config,
+    services: &[Service],
+    options: &ReleaseOptions,
+) -> Result<(), Error> {
+    let version = options.version.as_str();
+    if !tags::is_valid(version) {
+        return Err(Error::Usage(format!(
+            "`{version}` is not a valid tag: it must match [A-Za-z0-9_][A-Za-z0-9._-]{{0,127}}"
+        )));
+    }
+    if let Some(tag) = &options.from_tag
+        && !tags::is_valid(tag)
+    {
+        return Err(Error::Usage(format!(
+            "--from-tag `{tag}` is not a valid tag"
+        )));
+    }
+    for name in &options.only {
+        if !services.iter().any(|s| &s.name == name) {
+            return Err(Error::Usage(format!(
+                "--only: `{name}` is not a service (known: {})",
+                services
+                    .iter()
+                    .map(|s| s.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+    }
+    let chosen = |name: &str| options.only.is_empty() || options.only.iter().any(|o| o == name);
+    let results_file = results_path(config, options.results.as_deref());
+    let results = match &options.from_tag {
+        Some(_) => None,
+        None => Some(load_results(&results_file)?),
+    };
+    let (host, auth, _) = connect_registry(config).await?;
+    let registry = HttpRegistry::new(&host, auth);
+    let mut candidates = Vec::new();
+    for service in services.iter().filter(|s| chosen(&s.name)) {
+        let uri = format!("{host}/{}", service.repository);
+        let digest = match (&results, &options.from_tag) {
+            (Some(results), _) => match results.services.get(&service.name) {
+                Some(r) => r.digest.clone(),
+                None if options.only.is_empty() => continue,
+                None => {
+                    return Err(Error::Usage(format!(
+                        "--only: `{}` is not in {}",
+                        service.name,
+                        results_file.display()
+                    )));
+                }
+            },
+            (None, Some(tag)) => registry
+                .digest(&service.repository, tag)
+                .await
+                .map_err(|e| Error::Environment(format!("registry {host}: {e}")))?,
+            (None, None) => unreachable!("results are loaded without --from-tag"),
+        };
+        candidates.push(release::Candidate {
+            service: service.name.clone(),
+            repository: service.repository.clone(),
+            uri,
+            digest,
+        });
+    }
+    let mut pinned_config = config.clone();
+    pinned_config.manifests.pin = Pin::TagAndDigest;
+    let to_pins = |items: &mut dyn Iterator<Item = (String, String, String, Option<String>)>| {
+        items
+            .filter_map(|(service, repository, uri, digest)| {
+                Some(Pinned {
+                    service,
+                    repository,
+                    uri,
+                    digest: digest?,
+                    tag: version.to_string(),
+                })
+            })
+            .collect::<Vec<_>>()
+    };
+    if options.patch {
+        // The manifests must take the release before anything is tagged.
+        let placeholders = to_pins(&mut candidates.iter().map(|c| {
+            let zero = format!("sha256:{}", "0".repeat(64));
+            (
+                c.service.clone(),
+                c.repository.clone(),
+                c.uri.clone(),
+                Some(zero),
+            )
+        }));
+        patch::compute(&pinned_config, &placeholders)?;
+    }
+    let released = match release::release(&registry, version, &candidates, options.force).await {
+        Ok(released) => released,
+        Err(release::ReleaseError::Refused(refusals)) => {
+            eprintln!("error: nothing was tagged:");
+            for r in &refusals {
+                eprintln!("  {r}");
+            }
+            return Err(Error::Failed(refusals.len()));
+        }
+        Err(e) => return Err(Error::Environment(format!("registry {host}: {e}"))),
+    };
+    let record = release::Record {
+        version: version.to_string(),
+        source: match &options.from_tag {
+            Some(tag) => release::Source::Tag(tag.clone()),
+            None => release::Source::Results(results_file.display().to_string()),
+        },
+        created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        services: released,
+    };
+    let state = state_dir(config);
+    let record_path = state.join(format!("release-{version}.json"));
+    let json = serde_json::to_string_pretty(&record).expect("record serializes") + "\n";
+    crate::report::write_atomic(&record_path, json.as_bytes())
+        .map_err(|e| Error::Environment(format!("writing {}: {e}", record_path.display())))?;
+    let mut changes = Vec::new();
+    if options.patch {
+        let pins = to_pins(&mut record.services.iter().map(|(name, r)| {
+            let repository = candidates
+                .iter()
+                .find(|c| &c.service == name)
+                .map(|c| c.repository.clone())
+                .unwrap_or_default();
+            (
+                name.clone(),
+                repository,
+                r.repository.clone(),
+                Some(r.digest.clone()),
+            )
+        }));
+        changes = patch::compute(&pinned_config, &pins)?;
+        patch::write(&changes)?;
+    }
+    match globals.output {
+        Output::Json => stdout(&json),
+        Output::Text if !globals.quiet => {
+            stdout(&render::release(&record));
+            for c in &changes {
+                let word = if c.changed() {
+                    "patched  "
+                } else {
+                    "unchanged"
+                };
+                stdout(&format!("{word} {}\n", c.path));
+            }
+        }
+        Output::Text => {}
+    }
+    Ok(())
+}
+
 /// `pipeline patch`: applies a results file to the configured manifests, or
 /// with `check` shows what would change and fails on drift.
 fn patch_command(
@@ -155,14 +329,7 @@ fn patch_command(
     check: bool,
 ) -> Result<(), Error> {
     let path = results_path(config, results);
-    let bytes = std::fs::read(&path).map_err(|e| {
-        Error::Usage(format!(
-            "reading the results file {}: {e}; run `pipeline run` first or pass --results FILE",
-            path.display()
-        ))
-    })?;
-    let mut results: Results = serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Usage(format!("{}: not a results file: {e}", path.display())))?;
+    let mut results = load_results(&path)?;
     if !config.manifests.configured() {
         return Err(Error::Usage(
             "pipeline.yaml configures no manifests (manifests.kustomize, .helm or .raw)".into(),
@@ -286,11 +453,7 @@ async fn run(
                 "registry {host} is unreachable ({e}); check registry.host and that the registry runs"
             )),
         })?;
-        let create = config
-            .registry
-            .ecr
-            .as_ref()
-            .is_some_and(|e| e.create_repositories);
+        let create = config.registry.ecr.as_ref().and_then(|e| e.create());
         (
             Target::Registry {
                 host: host.clone(),
@@ -466,30 +629,59 @@ async fn show_plan(
     let results_file = results_path(config, options.results.as_deref());
     let plan = make_plan(config, services, &options.services, &results_file)?;
     let (found, registry) = if options.offline || options.force {
-        (vec![Found::Unchecked; plan.steps.len()], None)
+        let unchecked = (Found::Unchecked, None);
+        (vec![unchecked; plan.steps.len()], None)
     } else {
-        let (host, auth, _) = connect_registry(config).await?;
+        let (host, auth, ecr) = connect_registry(config).await?;
         let registry = HttpRegistry::new(&host, auth);
+        let env = |step: &plan::Step, e: String| {
+            Error::Environment(format!(
+                "registry {host}: looking up {}: {e}",
+                step.service.repository
+            ))
+        };
         let found = futures::future::try_join_all(plan.steps.iter().map(|step| {
-            let (registry, host) = (&registry, &host);
+            let (registry, ecr, env) = (&registry, &ecr, &env);
             async move {
-                registry
-                    .digest(&step.service.repository, &step.content_tag)
+                let repository = &step.service.repository;
+                let digest = registry
+                    .digest(repository, &step.content_tag)
                     .await
-                    .map(|d| if d.is_some() { Found::Yes } else { Found::No })
-                    .map_err(|e| {
-                        Error::Environment(format!(
-                            "registry {host}: looking up {}:{}: {e}",
-                            step.service.repository, step.content_tag
-                        ))
-                    })
+                    .map_err(|e| env(step, e.to_string()))?;
+                if digest.is_some() {
+                    return Ok((Found::Yes, None));
+                }
+                // A build whose tags cannot land: say so now.
+                let immutable = match ecr {
+                    Some(ecr) => {
+                        ecr.tag_mutability(repository)
+                            .await
+                            .map_err(|e| env(step, e.to_string()))?
+                            == Some(TagMutability::Immutable)
+                    }
+                    None => false,
+                };
+                let mut problem = None;
+                if immutable {
+                    for tag in &step.tags[1..] {
+                        let existing = registry
+                            .digest(repository, tag)
+                            .await
+                            .map_err(|e| env(step, e.to_string()))?;
+                        if let Some(d) = existing {
+                            problem = Some(crate::run::immutable_message(repository, tag, &d));
+                            break;
+                        }
+                    }
+                }
+                Ok::<_, Error>((Found::No, problem))
             }
         }))
         .await?;
         (found, Some(host))
     };
     let mut planned: Vec<PlannedService> = Vec::new();
-    for (step, found) in plan.steps.iter().zip(found) {
+    for (step, (found, problem)) in plan.steps.iter().zip(found) {
         let rebuilt = |name: &str| planned.iter().any(|p| p.name == name && p.build);
         let decision = step.decide(found, "registry", options.force, &rebuilt);
         planned.push(PlannedService {
@@ -497,6 +689,7 @@ async fn show_plan(
             name: step.service.name.clone(),
             build: decision.build,
             reason: decision.reason,
+            problem,
             input_digest: step.input_digest.clone(),
             tags: step.tags.clone(),
             requires: step.service.requires.clone(),

@@ -71,12 +71,52 @@ impl fmt::Display for ConfigError {
 pub struct EcrSettings {
     pub region: Option<String>,
     pub account: Option<At<String>>,
-    #[serde(default = "yes")]
-    pub create_repositories: bool,
+    #[serde(default)]
+    pub create_repositories: CreateRepositories,
 }
 
-fn yes() -> bool {
-    true
+impl EcrSettings {
+    /// How to create a missing repository; `None` when missing ones are errors.
+    pub fn create(&self) -> Option<NewRepository> {
+        match &self.create_repositories {
+            CreateRepositories::Enabled(false) => None,
+            CreateRepositories::Enabled(true) => Some(NewRepository::default()),
+            CreateRepositories::With(settings) => Some(*settings),
+        }
+    }
+}
+
+/// `create_repositories: true | false | {tag_mutability, scan_on_push}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum CreateRepositories {
+    Enabled(bool),
+    With(NewRepository),
+}
+
+impl Default for CreateRepositories {
+    fn default() -> Self {
+        CreateRepositories::Enabled(true)
+    }
+}
+
+/// Settings of the ECR repositories the tool creates.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewRepository {
+    #[serde(default)]
+    pub tag_mutability: TagMutability,
+    #[serde(default)]
+    pub scan_on_push: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub enum TagMutability {
+    #[default]
+    #[serde(rename = "MUTABLE")]
+    Mutable,
+    #[serde(rename = "IMMUTABLE")]
+    Immutable,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -12,8 +12,9 @@ use aws_sdk_ecr::config::ProvideCredentials;
 use aws_sdk_ecr::error::DisplayErrorContext;
 
 use crate::auth::{Refresh, decode_basic};
-use crate::config::EcrSettings;
+use crate::config::{EcrSettings, NewRepository, TagMutability};
 use crate::secret::Credentials;
+use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
 
 #[derive(Debug, thiserror::Error)]
 pub enum EcrError {
@@ -110,41 +111,78 @@ impl Ecr {
     }
 
     /// Makes sure `name` exists, creating it when allowed.
-    pub async fn ensure_repository(&self, name: &str, create: bool) -> Result<(), EcrError> {
+    /// Makes sure repository `name` exists, creating it with `create` when
+    /// given; returns its tag mutability.
+    pub async fn ensure_repository(
+        &self,
+        name: &str,
+        create: Option<NewRepository>,
+    ) -> Result<TagMutability, EcrError> {
+        if let Some(mutability) = self.tag_mutability(name).await? {
+            return Ok(mutability);
+        }
+        let Some(settings) = create else {
+            return Err(EcrError::Missing(name.to_string()));
+        };
+        let mutability = match settings.tag_mutability {
+            TagMutability::Mutable => ImageTagMutability::Mutable,
+            TagMutability::Immutable => ImageTagMutability::Immutable,
+        };
+        let mut req = self
+            .client
+            .create_repository()
+            .repository_name(name)
+            .image_tag_mutability(mutability)
+            .image_scanning_configuration(
+                ImageScanningConfiguration::builder()
+                    .scan_on_push(settings.scan_on_push)
+                    .build(),
+            );
+        if let Some(account) = &self.account {
+            req = req.registry_id(account);
+        }
+        match req.send().await {
+            Ok(_) => Ok(settings.tag_mutability),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_repository_already_exists_exception()) =>
+            {
+                Ok(self.tag_mutability(name).await?.unwrap_or_default())
+            }
+            Err(e) => Err(EcrError::Call {
+                call: "CreateRepository",
+                message: DisplayErrorContext(&e).to_string(),
+            }),
+        }
+    }
+
+    /// The tag mutability of repository `name`, `None` when it does not exist
+    /// (DescribeRepositories).
+    pub async fn tag_mutability(&self, name: &str) -> Result<Option<TagMutability>, EcrError> {
         let mut req = self.client.describe_repositories().repository_names(name);
         if let Some(account) = &self.account {
             req = req.registry_id(account);
         }
         match req.send().await {
-            Ok(_) => return Ok(()),
+            Ok(out) => Ok(Some(
+                match out
+                    .repositories()
+                    .first()
+                    .and_then(|r| r.image_tag_mutability())
+                {
+                    Some(ImageTagMutability::Immutable)
+                    | Some(ImageTagMutability::ImmutableWithExclusion) => TagMutability::Immutable,
+                    _ => TagMutability::Mutable,
+                },
+            )),
             Err(e)
                 if e.as_service_error()
-                    .is_some_and(|s| s.is_repository_not_found_exception()) => {}
-            Err(e) => {
-                return Err(EcrError::Call {
-                    call: "DescribeRepositories",
-                    message: DisplayErrorContext(&e).to_string(),
-                });
-            }
-        }
-        if !create {
-            return Err(EcrError::Missing(name.to_string()));
-        }
-        let mut req = self.client.create_repository().repository_name(name);
-        if let Some(account) = &self.account {
-            req = req.registry_id(account);
-        }
-        match req.send().await {
-            Ok(_) => Ok(()),
-            // Another run created it in the meantime: fine.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_repository_already_exists_exception()) =>
+                    .is_some_and(|s| s.is_repository_not_found_exception()) =>
             {
-                Ok(())
+                Ok(None)
             }
             Err(e) => Err(EcrError::Call {
-                call: "CreateRepository",
+                call: "DescribeRepositories",
                 message: DisplayErrorContext(&e).to_string(),
             }),
         }

@@ -24,6 +24,7 @@ pub mod patch;
 pub mod plan;
 pub mod push;
 pub mod registry;
+pub mod release;
 pub mod render;
 pub mod report;
 pub mod run;

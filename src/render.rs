@@ -186,6 +186,31 @@ pub fn services(services: &[Service]) -> String {
     )
 }
 
+/// A release: what happened to each service's tag.
+pub fn release(record: &crate::release::Record) -> String {
+    use crate::release::Action;
+    let rows: Vec<Vec<String>> = record
+        .services
+        .iter()
+        .map(|(name, r)| {
+            vec![
+                name.clone(),
+                match r.action {
+                    Action::Tagged => "tagged".into(),
+                    Action::Unchanged => "already there".into(),
+                    Action::Moved => format!(
+                        "moved from {}",
+                        r.previous.as_deref().map(short_digest).unwrap_or("?")
+                    ),
+                },
+                format!("{}:{}", r.repository, r.tag),
+                short_digest(&r.digest).to_string(),
+            ]
+        })
+        .collect();
+    table(&["SERVICE", "RELEASE", "IMAGE", "DIGEST"], &rows)
+}
+
 /// The plan as a table in build order, then a one-line count.
 pub fn plan(report: &PlanReport) -> String {
     let rows: Vec<Vec<String>> = report
@@ -198,7 +223,10 @@ pub fn plan(report: &PlanReport) -> String {
                 if s.build { "build" } else { "cached" }.into(),
                 short_digest(&s.input_digest).to_string(),
                 s.tags.join(","),
-                s.reason.clone(),
+                match &s.problem {
+                    Some(problem) => format!("{}; WILL FAIL: {problem}", s.reason),
+                    None => s.reason.clone(),
+                },
             ]
         })
         .collect();

@@ -98,6 +98,9 @@ pub struct PlannedService {
     #[serde(rename = "state")]
     pub build: bool,
     pub reason: String,
+    /// Why the run will fail this service before building it, if it will.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     pub input_digest: String,
     pub tags: Vec<String>,
     pub requires: Vec<String>,

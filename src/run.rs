@@ -17,6 +17,7 @@ use tokio::sync::{Semaphore, watch};
 
 use crate::auth::Auth;
 use crate::build::{self, BuildInputs, ServiceLog};
+use crate::config::{NewRepository, TagMutability};
 use crate::ecr::Ecr;
 use crate::engine::{Engine, EngineError};
 use crate::plan::{Found, Plan, Step};
@@ -31,8 +32,9 @@ pub enum Target {
         host: String,
         registry: Arc<dyn Registry>,
         auth: Arc<Auth>,
-        /// ECR, to make sure repositories exist; `bool`: create missing ones.
-        ecr: Option<(Ecr, bool)>,
+        /// ECR, to make sure repositories exist, and how to create missing
+        /// ones (`None`: do not).
+        ecr: Option<(Ecr, Option<NewRepository>)>,
     },
     /// Build into the local engine only; each image is also tagged
     /// `<repository>:<tag>` for every tag here (`dev` for `pipeline build`).
@@ -265,11 +267,37 @@ impl Executor<'_> {
         }
         if let Some((ecr, create)) = ecr {
             self.stage(step, Stage::Repository);
-            ecr.ensure_repository(&step.service.repository, *create)
+            let mutability = ecr
+                .ensure_repository(&step.service.repository, *create)
                 .await
                 .map_err(|e| (Stage::Repository, e.to_string()))?;
+            if mutability == TagMutability::Immutable {
+                self.check_immutable(step, registry.as_ref()).await?;
+            }
         }
         Ok(None)
+    }
+
+    /// In an IMMUTABLE repository a tag that exists cannot move to the new
+    /// image: say so before building, naming the tag.
+    async fn check_immutable(
+        &self,
+        step: &Step,
+        registry: &dyn Registry,
+    ) -> Result<(), (Stage, String)> {
+        for tag in &step.tags[1..] {
+            let existing = registry
+                .digest(&step.service.repository, tag)
+                .await
+                .map_err(|e| (Stage::CacheCheck, e.to_string()))?;
+            if let Some(digest) = existing {
+                return Err((
+                    Stage::Tag,
+                    immutable_message(&step.service.repository, tag, &digest),
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// For local builds the engine is the cache: an image tagged with the
@@ -495,4 +523,12 @@ impl Executor<'_> {
             }
         }
     }
+}
+
+/// Why a tag cannot be added in an IMMUTABLE repository, and what to do.
+pub fn immutable_message(repository: &str, tag: &str, digest: &str) -> String {
+    format!(
+        "tag `{tag}` already points to {} in the IMMUTABLE repository {repository} and cannot move to the new image; remove `{tag}` from `tags:` or make the repository's tags MUTABLE",
+        crate::render::short_digest(digest)
+    )
 }

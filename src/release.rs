@@ -1,0 +1,278 @@
+//! `pipeline release VERSION`: the tested images get the version tag inside
+//! the registry, so the released bytes are exactly the tested bytes.
+//!
+//! Each image's manifest is fetched by digest and PUT under the new tag with
+//! its own media type (Docker v2, OCI manifest, manifest list or OCI index):
+//! no layer moves and no digest changes. Everything is checked before
+//! anything is tagged: if one service's VERSION already points elsewhere
+//! (without `--force`), or its source image is missing, nothing is tagged.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::registry::{Registry, RegistryError};
+
+/// Where the digests to release come from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// A results file (its path as given).
+    Results(String),
+    /// The digest a tag points to now in the registry.
+    Tag(String),
+}
+
+/// One service to release.
+#[derive(Debug, Clone)]
+pub struct Candidate {
+    pub service: String,
+    /// The repository without host (`shop/orders`).
+    pub repository: String,
+    /// The full repository URI, for records and manifests.
+    pub uri: String,
+    /// The digest to tag; `None` when the source has no image for it.
+    pub digest: Option<String>,
+}
+
+/// What the release does to one service's VERSION tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// The tag is new.
+    Tagged,
+    /// The tag already points to this digest: nothing to do.
+    Unchanged,
+    /// The tag pointed to another digest and was moved (`--force`).
+    Moved,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Released {
+    pub repository: String,
+    pub digest: String,
+    pub tag: String,
+    pub action: Action,
+    /// The digest the tag pointed to before, when it was moved.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
+}
+
+/// `.pipeline/release-VERSION.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Record {
+    pub version: String,
+    pub source: Source,
+    /// When, UTC, RFC 3339.
+    pub created: String,
+    pub services: BTreeMap<String, Released>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReleaseError {
+    /// Some services cannot be tagged; nothing was tagged.
+    #[error("{}", .0.join("\n"))]
+    Refused(Vec<String>),
+    /// The registry stored the manifest under another digest: the bytes
+    /// were not kept (a registry that converts media types).
+    #[error("{service}: the registry stored {got} instead of {wanted}")]
+    Changed {
+        service: String,
+        wanted: String,
+        got: String,
+    },
+    #[error("{service}: {source}")]
+    Registry {
+        service: String,
+        #[source]
+        source: RegistryError,
+    },
+}
+
+/// Checks every candidate, then tags them all, or none.
+pub async fn release(
+    registry: &dyn Registry,
+    version: &str,
+    candidates: &[Candidate],
+    force: bool,
+) -> Result<BTreeMap<String, Released>, ReleaseError> {
+    let registry_error = |service: &str| {
+        let service = service.to_string();
+        move |source| ReleaseError::Registry {
+            service: service.clone(),
+            source,
+        }
+    };
+    let current = futures::future::try_join_all(candidates.iter().map(|c| async {
+        registry
+            .digest(&c.repository, version)
+            .await
+            .map_err(registry_error(&c.service))
+    }))
+    .await?;
+
+    let mut refusals = Vec::new();
+    let mut plan = Vec::new();
+    for (c, now) in candidates.iter().zip(current) {
+        let Some(digest) = &c.digest else {
+            refusals.push(format!(
+                "{}: no image to release (the source has no digest for it)",
+                c.service
+            ));
+            continue;
+        };
+        let action = match &now {
+            None => Action::Tagged,
+            Some(d) if d == digest => Action::Unchanged,
+            Some(_) if force => Action::Moved,
+            Some(d) => {
+                refusals.push(format!(
+                    "{}: tag `{version}` points to {d}, the release is {digest}; pass --force to move it",
+                    c.service
+                ));
+                continue;
+            }
+        };
+        plan.push((c, digest.clone(), action, now));
+    }
+    if !refusals.is_empty() {
+        return Err(ReleaseError::Refused(refusals));
+    }
+
+    let tagged = futures::future::try_join_all(plan.into_iter().map(|(c, digest, action, now)| {
+        let error = registry_error(&c.service);
+        async move {
+            if action != Action::Unchanged {
+                let manifest = registry
+                    .manifest(&c.repository, &digest)
+                    .await
+                    .map_err(&error)?;
+                let put = registry
+                    .put_manifest(&c.repository, version, &manifest)
+                    .await
+                    .map_err(&error)?;
+                if put != digest {
+                    return Err(ReleaseError::Changed {
+                        service: c.service.clone(),
+                        wanted: digest,
+                        got: put,
+                    });
+                }
+            }
+            Ok::<_, ReleaseError>((
+                c.service.clone(),
+                Released {
+                    repository: c.uri.clone(),
+                    digest,
+                    tag: version.to_string(),
+                    action,
+                    previous: now.filter(|_| action == Action::Moved),
+                },
+            ))
+        }
+    }))
+    .await?;
+    Ok(tagged.into_iter().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Manifest;
+    use async_trait::async_trait;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// An in-memory registry: (repository, reference) → manifest.
+    #[derive(Default)]
+    struct Fake {
+        manifests: Mutex<HashMap<(String, String), Manifest>>,
+        puts: Mutex<usize>,
+    }
+
+    impl Fake {
+        fn with(self, repo: &str, tags: &[&str], digest: &str) -> Fake {
+            let m = Manifest {
+                bytes: bytes::Bytes::from(digest.to_string()),
+                media_type: "application/vnd.oci.image.index.v1+json".into(),
+                digest: digest.into(),
+            };
+            let mut map = self.manifests.lock().unwrap();
+            map.insert((repo.into(), digest.into()), m.clone());
+            for t in tags {
+                map.insert((repo.into(), t.to_string()), m.clone());
+            }
+            drop(map);
+            self
+        }
+    }
+
+    #[async_trait]
+    impl Registry for Fake {
+        async fn ping(&self) -> Result<(), RegistryError> {
+            Ok(())
+        }
+        async fn digest(&self, repo: &str, r: &str) -> Result<Option<String>, RegistryError> {
+            let map = self.manifests.lock().unwrap();
+            Ok(map.get(&(repo.into(), r.into())).map(|m| m.digest.clone()))
+        }
+        async fn manifest(&self, repo: &str, r: &str) -> Result<Manifest, RegistryError> {
+            Ok(self.manifests.lock().unwrap()[&(repo.to_string(), r.to_string())].clone())
+        }
+        async fn put_manifest(
+            &self,
+            repo: &str,
+            tag: &str,
+            m: &Manifest,
+        ) -> Result<String, RegistryError> {
+            *self.puts.lock().unwrap() += 1;
+            self.manifests
+                .lock()
+                .unwrap()
+                .insert((repo.into(), tag.into()), m.clone());
+            Ok(m.digest.clone())
+        }
+    }
+
+    fn candidate(service: &str, digest: &str) -> Candidate {
+        Candidate {
+            service: service.into(),
+            repository: format!("shop/{service}"),
+            uri: format!("h/shop/{service}"),
+            digest: Some(digest.into()),
+        }
+    }
+
+    #[tokio::test]
+    async fn one_refusal_tags_nothing_and_force_moves() {
+        let fake = Fake::default()
+            .with("shop/a", &[], "sha256:a1")
+            .with("shop/b", &["v1"], "sha256:b0")
+            .with("shop/b", &[], "sha256:b1");
+        let wanted = [candidate("a", "sha256:a1"), candidate("b", "sha256:b1")];
+        let err = release(&fake, "v1", &wanted, false).await.unwrap_err();
+        assert!(
+            err.to_string().contains("b: tag `v1` points to sha256:b0"),
+            "{err}"
+        );
+        assert_eq!(*fake.puts.lock().unwrap(), 0, "nothing tagged");
+        assert_eq!(fake.digest("shop/a", "v1").await.unwrap(), None);
+
+        let done = release(&fake, "v1", &wanted, true).await.unwrap();
+        assert_eq!(done["a"].action, Action::Tagged);
+        assert_eq!(done["b"].action, Action::Moved);
+        assert_eq!(done["b"].previous.as_deref(), Some("sha256:b0"));
+        assert_eq!(
+            fake.digest("shop/b", "v1").await.unwrap().as_deref(),
+            Some("sha256:b1")
+        );
+
+        let again = release(&fake, "v1", &wanted, false).await.unwrap();
+        assert!(again.values().all(|r| r.action == Action::Unchanged));
+        assert_eq!(
+            *fake.puts.lock().unwrap(),
+            2,
+            "a second release puts nothing"
+        );
+    }
+}
