@@ -318,7 +318,17 @@ pub fn kustomization(
     }
     let images = root.get("images").filter(|n| !n.is_null());
     let mut edits = Edits::new();
-    let mut missing: Vec<&Pinned> = Vec::new();
+    let existing: Vec<String> = images
+        .iter()
+        .flat_map(|seq| seq.items())
+        .filter_map(|item| {
+            item.get("name")
+                .and_then(|n| n.as_str())
+                .map(str::to_string)
+        })
+        .collect();
+    // (entry name, pin) for every image name of a service that no entry covers.
+    let mut missing: Vec<(&str, &Pinned)> = Vec::new();
     for p in pins {
         let mut found = false;
         if let Some(images) = images {
@@ -338,29 +348,27 @@ pub fn kustomization(
                 edits.set_key(item, "digest", &p.digest)?;
             }
         }
-        if !found {
-            missing.push(p);
+        // kustomize matches names exactly: every name the resources use for
+        // this service needs its own entry.
+        let uncovered: Vec<&str> = used
+            .iter()
+            .filter(|n| p.owns(n) && !existing.contains(n))
+            .map(String::as_str)
+            .collect();
+        if uncovered.is_empty() && !found {
+            missing.push((p.service.as_str(), p));
         }
+        missing.extend(uncovered.into_iter().map(|n| (n, p)));
     }
     let entries: Vec<Vec<(&str, &str)>> = missing
         .iter()
-        .flat_map(|p| {
-            let mut names: Vec<&str> = used
-                .iter()
-                .filter(|n| p.owns(n))
-                .map(String::as_str)
-                .collect();
-            if names.is_empty() {
-                names.push(p.service.as_str());
+        .map(|(name, p)| {
+            let mut e = vec![("name", *name), ("newName", p.uri.as_str())];
+            if pin == Pin::TagAndDigest {
+                e.push(("newTag", p.tag.as_str()));
             }
-            names.into_iter().map(move |name| {
-                let mut e = vec![("name", name), ("newName", p.uri.as_str())];
-                if pin == Pin::TagAndDigest {
-                    e.push(("newTag", p.tag.as_str()));
-                }
-                e.push(("digest", p.digest.as_str()));
-                e
-            })
+            e.push(("digest", p.digest.as_str()));
+            e
         })
         .collect();
     if !entries.is_empty() {
@@ -473,14 +481,23 @@ pub fn raw(text: &str, pins: &[Pinned], pin: Pin) -> Result<String, YamlError> {
     for doc in &docs {
         let mut images = Vec::new();
         image_nodes(doc.root(), &mut images);
+        let mut edited = Vec::new();
         for image in images {
             let Some(reference) = image.as_str() else {
                 continue;
             };
+            // An image shared through an anchor (`image: *img`, a `<<` merge,
+            // an aliased container list) is edited once, at the anchor: every
+            // sharer is a container of this same image.
+            let image = image.owner();
+            if edited.contains(&image.span()) {
+                continue;
+            }
             if let Some(p) = pins.iter().find(|p| p.owns(reference)) {
                 let wanted = p.reference(pin);
                 if reference != wanted {
                     edits.set_scalar(image, &wanted)?;
+                    edited.push(image.span());
                 }
             }
         }
@@ -660,6 +677,65 @@ mod tests {
                 "a".repeat(64)
             )
         );
+    }
+
+    #[test]
+    fn every_name_the_resources_use_gets_an_entry() {
+        let d = "a".repeat(64);
+        let uri = "1.dkr.ecr.us-east-1.amazonaws.com/shop/orders";
+        let out = kustomization(
+            "images:\n  - name: orders\n    newTag: v1.8.0\n",
+            &[pin("orders")],
+            Pin::Digest,
+            &["orders".into(), "shop/orders".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "images:\n  - name: orders\n    newName: {uri}\n    digest: sha256:{d}\n  - name: shop/orders\n    newName: {uri}\n    digest: sha256:{d}\n"
+            )
+        );
+        let out = kustomization(
+            "images:\n  - name: ghcr.io/other/orders\n",
+            &[pin("orders")],
+            Pin::Digest,
+            &["orders".into()],
+        )
+        .unwrap();
+        assert_eq!(
+            out,
+            format!(
+                "images:\n  - name: ghcr.io/other/orders\n    newName: {uri}\n    digest: sha256:{d}\n  - name: orders\n    newName: {uri}\n    digest: sha256:{d}\n"
+            )
+        );
+    }
+
+    #[test]
+    fn raw_images_shared_through_anchors_are_pinned_at_the_anchor() {
+        let r = pin("orders").reference(Pin::Digest);
+        for (text, want) in [
+            (
+                "kind: Pod\nspec:\n  containers: [{name: api, image: &img orders:1.0.0}, {name: worker, image: *img}]\n",
+                format!(
+                    "kind: Pod\nspec:\n  containers: [{{name: api, image: &img {r}}}, {{name: worker, image: *img}}]\n"
+                ),
+            ),
+            (
+                "kind: Pod\nspec:\n  initContainers: &c [{name: a, image: orders}]\n  containers: *c\n",
+                format!(
+                    "kind: Pod\nspec:\n  initContainers: &c [{{name: a, image: {r}}}]\n  containers: *c\n"
+                ),
+            ),
+            (
+                "kind: Pod\nspec:\n  containers: [&base {name: a, image: orders}, {<<: *base, name: b}]\n",
+                format!(
+                    "kind: Pod\nspec:\n  containers: [&base {{name: a, image: {r}}}, {{<<: *base, name: b}}]\n"
+                ),
+            ),
+        ] {
+            assert_eq!(raw(text, &[pin("orders")], Pin::Digest).unwrap(), want);
+        }
     }
 
     #[test]

@@ -514,6 +514,16 @@ impl<'a> Node<'a> {
         }
     }
 
+    /// The node an alias or `<<` merge leads to, as the anchored node
+    /// itself: editable, and an edit changes every place that shares it.
+    /// For callers that know every sharer wants the same value.
+    pub fn owner(&self) -> Node<'a> {
+        Node {
+            via: None,
+            ..self.resolve()
+        }
+    }
+
     /// The decoded value of a scalar (following an alias).
     pub fn as_str(&self) -> Option<&'a str> {
         match &self.resolve().data().shape {
