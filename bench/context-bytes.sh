@@ -24,9 +24,11 @@ import json, sys
 for s in json.load(open(sys.argv[1]))["services"]:
     print(s["name"], s["context_bytes"])
 PY
-  ctx=$("$bin" services --output json | python3 -c "import json,sys; print(next(s['context'] for s in json.load(sys.stdin) if s['name']=='$name'))")
+  ctx=$("$bin" services --output json < /dev/null | python3 -c "import json,sys; print(next(s['context'] for s in json.load(sys.stdin) if s['name']=='$name'))")
   [ "$ctx" = . ] || continue
-  line=$(DOCKER_BUILDKIT=0 docker build -f "services/$name/Dockerfile" --build-arg SVC000_IMAGE=local/busybox:1 -t "bench-bytes/$name" . 2>&1 | grep -m1 'Sending build context')
+  DOCKER_BUILDKIT=0 docker build -f "services/$name/Dockerfile" --build-arg SVC000_IMAGE=local/busybox:1 \
+    -t "bench-bytes/$name" . > "$work/build.log" 2>&1 < /dev/null
+  line=$(grep -m1 'Sending build context' "$work/build.log")
   theirs=$(python3 -c "
 import re
 n, unit = re.search(r'([0-9.]+)([kMG]?B)', '''$line''').groups()

@@ -52,6 +52,15 @@ impl<'a> ServiceLog<'a> {
         });
     }
 
+    /// Push progress, for the progress view only (not the log).
+    pub fn pushed(&self, sent: u64, total: u64) {
+        self.reporter.event(Event::Pushed {
+            service: self.service,
+            sent,
+            total,
+        });
+    }
+
     pub fn tail(&self) -> Vec<String> {
         self.tail.iter().cloned().collect()
     }
@@ -119,9 +128,12 @@ pub async fn build(
         if l.step != last_step
             && let Some(s) = &l.step
         {
+            let (index, count, instruction) = parse_step(s);
             reporter.event(Event::Step {
                 service: name,
-                step: s,
+                index,
+                count,
+                instruction,
             });
             last_step = l.step.clone();
         }
@@ -132,9 +144,33 @@ pub async fn build(
         .await
 }
 
+/// `Step 2/5 : RUN make` as (2, 5, "RUN make"); (0, 0, line) when the
+/// classic builder's format is not recognised.
+pub fn parse_step(line: &str) -> (usize, usize, &str) {
+    let parsed = line.strip_prefix("Step ").and_then(|rest| {
+        let (numbers, instruction) = rest.split_once(" : ")?;
+        let (i, n) = numbers.split_once('/')?;
+        Some((
+            i.trim().parse().ok()?,
+            n.trim().parse().ok()?,
+            instruction.trim(),
+        ))
+    });
+    parsed.unwrap_or((0, 0, line))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn steps_are_parsed() {
+        assert_eq!(
+            parse_step("Step 2/5 : RUN make all"),
+            (2, 5, "RUN make all")
+        );
+        assert_eq!(parse_step("something else"), (0, 0, "something else"));
+    }
 
     #[test]
     fn origin_credentials_never_reach_a_label() {

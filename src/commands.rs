@@ -20,11 +20,13 @@ use crate::index::FileIndex;
 use crate::inputs;
 use crate::patch::{self, FileChange, Pinned};
 use crate::plan::{self, Found, Plan, Previous, STATE_DIR};
+use crate::progress;
 use crate::registry::{HttpRegistry, Registry, RegistryError};
 use crate::release;
-use crate::render::{self, PlainReporter};
+use crate::render;
 use crate::report::{
-    GitSummary, ManifestResult, PlanReport, PlannedService, Reporter, Results, SCHEMA, Silent,
+    Event, GitSummary, ManifestResult, PlanReport, PlannedService, Reporter, Results, SCHEMA,
+    Silent,
 };
 use crate::run::{Executor, LocalTags, Options, Target};
 use crate::tags;
@@ -68,15 +70,27 @@ fn print_services(globals: &Globals, services: &[Service]) {
     }
 }
 
+/// Bars on a terminal; one line per event in CI, in pipes, or when asked.
 fn reporter(globals: &Globals, plan: &Plan) -> Box<dyn Reporter> {
+    use std::io::IsTerminal;
     let names: Vec<&str> = plan.steps.iter().map(|s| s.service.name.as_str()).collect();
+    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let github = std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true");
+    let plain = || -> Box<dyn Reporter> {
+        Box::new(progress::Plain::new(
+            &names,
+            true,
+            github,
+            Box::new(std::io::stderr()),
+        ))
+    };
     match globals.progress {
         _ if globals.quiet => Box::new(Silent),
         Progress::None => Box::new(Silent),
-        // The terminal view is the plain one until the live view lands.
-        Progress::Auto | Progress::Tty | Progress::Plain => {
-            Box::new(PlainReporter::new(globals.verbose, &names))
-        }
+        Progress::Plain => plain(),
+        Progress::Tty => Box::new(progress::Tty::new()),
+        Progress::Auto if std::io::stderr().is_terminal() && !ci => Box::new(progress::Tty::new()),
+        Progress::Auto => plain(),
     }
 }
 
@@ -511,6 +525,12 @@ async fn run(
             .and_then(|changes| patch::write(&changes).map(|()| changes));
         match changes {
             Ok(changes) => {
+                for c in &changes {
+                    reporter.event(Event::Patched {
+                        path: &c.path,
+                        changed: c.changed(),
+                    });
+                }
                 results.manifests = manifest_results(&changes);
                 Ok(())
             }
@@ -530,6 +550,7 @@ async fn run(
     if let Err(e) = inputs::store(&state, records, &[]) {
         eprintln!("warning: recording the inputs in {}: {e}", state.display());
     }
+    reporter.done();
     patched?;
     finish(globals, &results, &state, started, true)
 }
@@ -561,12 +582,26 @@ fn finish(
     started: Instant,
     summary: bool,
 ) -> Result<(), Error> {
+    let wall = started.elapsed().as_millis();
     match globals.output {
         Output::Json => stdout(&results.to_json()),
-        Output::Text if summary && !globals.quiet => {
-            stdout(&render::summary(results, started.elapsed().as_millis()))
-        }
+        Output::Text if summary && !globals.quiet => stdout(&render::summary(results, wall)),
         Output::Text => {}
+    }
+    // GitHub Actions shows this file on the run's page.
+    if summary
+        && std::env::var("GITHUB_ACTIONS").is_ok_and(|v| v == "true")
+        && let Some(file) = std::env::var_os("GITHUB_STEP_SUMMARY")
+    {
+        use std::io::Write;
+        let appended = std::fs::OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(&file)
+            .and_then(|mut f| f.write_all(render::markdown_summary(results, wall).as_bytes()));
+        if let Err(e) = appended {
+            eprintln!("warning: writing $GITHUB_STEP_SUMMARY: {e}");
+        }
     }
     eprint!("{}", render::failures(results, &state.join("logs")));
     match results.failed().count() {
@@ -605,6 +640,7 @@ async fn build(
         reporter: reporter.as_ref(),
     };
     let results = execute_plan(&executor, None).await?;
+    reporter.done();
     if globals.output == Output::Text && !globals.quiet {
         for (name, r) in &results.services {
             if let Some(id) = &r.image_id {

@@ -78,8 +78,21 @@ pub trait Engine: Send + Sync {
         repository: &str,
         tag: &str,
         credentials: Option<Credentials>,
-        on_line: &mut (dyn FnMut(String) + Send),
+        on_output: &mut (dyn FnMut(PushOutput) + Send),
     ) -> Result<(), EngineError>;
+}
+
+/// What a push reports while it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushOutput {
+    /// A status line worth a log (`Pushed`, `latest: digest: …`).
+    Line(String),
+    /// Bytes of one layer sent so far, of its total.
+    Layer {
+        id: String,
+        current: u64,
+        total: u64,
+    },
 }
 
 pub struct DockerEngine {
@@ -218,7 +231,7 @@ impl Engine for DockerEngine {
         repository: &str,
         tag: &str,
         credentials: Option<Credentials>,
-        on_line: &mut (dyn FnMut(String) + Send),
+        on_output: &mut (dyn FnMut(PushOutput) + Send),
     ) -> Result<(), EngineError> {
         let host = repository.split('/').next().unwrap_or_default();
         let options = PushImageOptionsBuilder::default().tag(tag).build();
@@ -239,11 +252,24 @@ impl Engine for DockerEngine {
                     message,
                 });
             }
-            // Per-layer progress lines are noise in a log; keep the rest.
-            if let Some(status) = info.status
-                && info.progress_detail.is_none_or(|p| p.total.is_none())
-            {
-                on_line(status);
+            // Per-layer progress is for the progress view; the log gets the
+            // rest. bollard's type drops the layer id, so layers are told
+            // apart by their size: two same-sized layers in flight at once
+            // are counted as one, which only makes the figure approximate.
+            match info.progress_detail {
+                Some(detail) if detail.total.is_some_and(|t| t > 0) => {
+                    let total = detail.total.unwrap_or(0).max(0) as u64;
+                    on_output(PushOutput::Layer {
+                        id: total.to_string(),
+                        current: detail.current.unwrap_or(0).max(0) as u64,
+                        total,
+                    });
+                }
+                _ => {
+                    if let Some(status) = info.status {
+                        on_output(PushOutput::Line(status));
+                    }
+                }
             }
         }
         Ok(())

@@ -22,6 +22,7 @@ pub mod index;
 pub mod inputs;
 pub mod patch;
 pub mod plan;
+pub mod progress;
 pub mod push;
 pub mod registry;
 pub mod release;

@@ -74,6 +74,8 @@ pub struct Last {
 pub struct Plan {
     pub steps: Vec<Step>,
     pub git: GitInfo,
+    /// How many files were hashed (or found in the index), and how long it took.
+    pub hashed: (usize, u64),
 }
 
 impl Plan {
@@ -232,7 +234,9 @@ pub fn plan(
         .collect();
     files.sort();
     files.dedup();
+    let hashing = std::time::Instant::now();
     let digests = index.digests(&files).map_err(PlanError::Hash)?;
+    let hashed = (files.len(), hashing.elapsed().as_millis() as u64);
 
     let date = chrono::Utc::now().format("%Y%m%d").to_string();
     let mut input_digests: BTreeMap<String, String> = BTreeMap::new();
@@ -285,7 +289,7 @@ pub fn plan(
             last,
         });
     }
-    Ok(Plan { steps, git })
+    Ok(Plan { steps, git, hashed })
 }
 
 /// `path` relative to the context folder `context`, when it lies inside it.

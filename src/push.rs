@@ -3,9 +3,11 @@
 //! registry with a manifest PUT of the very same bytes, so no layer moves
 //! twice and the digest cannot change between tags.
 
+use std::collections::HashMap;
+
 use crate::auth::Auth;
 use crate::build::ServiceLog;
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, PushOutput};
 use crate::registry::{Registry, RegistryError};
 
 /// Pushes `<host>/<repository>:<tag>` and returns the digest the registry
@@ -20,9 +22,20 @@ pub async fn push_content(
     log: &mut ServiceLog<'_>,
 ) -> Result<String, String> {
     let full = format!("{host}/{repository}");
-    let mut on_line = |line: String| log.line(&line);
+    // Bytes per layer, summed into one figure for the progress view.
+    let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut on_output = |out: PushOutput| match out {
+        PushOutput::Line(line) => log.line(&line),
+        PushOutput::Layer { id, current, total } => {
+            layers.insert(id, (current, total));
+            let (sent, total) = layers
+                .values()
+                .fold((0, 0), |(s, t), (c, l)| (s + c.min(l), t + l));
+            log.pushed(sent, total);
+        }
+    };
     let mut result = engine
-        .push(&full, tag, auth.credentials(), &mut on_line)
+        .push(&full, tag, auth.credentials(), &mut on_output)
         .await;
     if let Err(EngineError::Push {
         unauthorized: true, ..
@@ -30,7 +43,7 @@ pub async fn push_content(
         && auth.refresh_once().await
     {
         result = engine
-            .push(&full, tag, auth.credentials(), &mut on_line)
+            .push(&full, tag, auth.credentials(), &mut on_output)
             .await;
     }
     result.map_err(|e| format!("pushing {full}:{tag}: {e}"))?;

@@ -1,80 +1,10 @@
-//! How results and progress look: the plain progress reporter (one whole
-//! line per event on stderr), the text summary and the services table on
-//! stdout. JSON output is the serialized result types themselves.
-
-use std::io::Write;
-use std::sync::Mutex;
-use std::time::Instant;
+//! How results look on stdout: the run summary, the plan, the services and
+//! release tables, the failures on stderr, and the Markdown summary for
+//! GitHub Actions. JSON output is the serialized result types themselves;
+//! live progress is `progress.rs`.
 
 use crate::discover::Service;
-use crate::report::{Event, PlanReport, Reporter, Results, Status};
-
-/// One line per event on stderr, prefixed with the elapsed time and the
-/// service. A line is written whole under a lock, so parallel builds never
-/// interleave mid-line.
-pub struct PlainReporter {
-    start: Instant,
-    verbose: bool,
-    width: usize,
-    out: Mutex<std::io::Stderr>,
-}
-
-impl PlainReporter {
-    pub fn new(verbose: bool, names: &[&str]) -> PlainReporter {
-        PlainReporter {
-            start: Instant::now(),
-            verbose,
-            width: names.iter().map(|n| n.len()).max().unwrap_or(0),
-            out: Mutex::new(std::io::stderr()),
-        }
-    }
-
-    fn line(&self, service: &str, text: &str) {
-        let secs = self.start.elapsed().as_secs_f64();
-        let line = format!("[{secs:7.1}s] {service:<w$}  {text}\n", w = self.width);
-        let mut out = self.out.lock().expect("stderr lock");
-        let _ = out.write_all(line.as_bytes());
-    }
-}
-
-impl Reporter for PlainReporter {
-    fn event(&self, event: Event<'_>) {
-        match event {
-            Event::Stage { service, stage } => self.line(service, stage.name()),
-            Event::Step { service, step } => self.line(service, step),
-            Event::Log { service, line } => {
-                if self.verbose && !line.starts_with("Step ") {
-                    self.line(service, &format!("| {line}"));
-                }
-            }
-            Event::Tagged { service, tag } => self.line(service, &format!("tagged {tag}")),
-            Event::Finished { service, result } => {
-                let text = match result.status {
-                    Status::Built | Status::Cached => format!(
-                        "{} {}",
-                        status_word(result.status),
-                        result.digest.as_deref().map(short_digest).unwrap_or("")
-                    ),
-                    Status::Failed | Status::Skipped => format!(
-                        "{}: {}",
-                        status_word(result.status),
-                        result.error.as_deref().unwrap_or("")
-                    ),
-                };
-                self.line(service, &text);
-            }
-        }
-    }
-}
-
-fn status_word(s: Status) -> &'static str {
-    match s {
-        Status::Built => "built",
-        Status::Cached => "cached",
-        Status::Failed => "FAILED",
-        Status::Skipped => "skipped",
-    }
-}
+use crate::report::{PlanReport, Results, ServiceResult, Status};
 
 /// `sha256:` and the first 12 hex digits.
 pub fn short_digest(d: &str) -> &str {
@@ -105,15 +35,32 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// The run summary for stdout.
-pub fn summary(results: &Results, wall_ms: u128) -> String {
-    let rows: Vec<Vec<String>> = results
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Built => "built",
+        Status::Cached => "cached",
+        Status::Failed => "FAILED",
+        Status::Skipped => "skipped",
+    }
+}
+
+/// Why a service ended as it did: the plan's reason, or the failure.
+fn why(r: &ServiceResult) -> String {
+    match r.status {
+        Status::Built | Status::Cached => r.reason.clone().unwrap_or_default(),
+        Status::Failed | Status::Skipped => r.error.clone().unwrap_or_default(),
+    }
+}
+
+fn summary_rows(results: &Results) -> Vec<Vec<String>> {
+    results
         .services
         .iter()
         .map(|(name, r)| {
             vec![
                 name.clone(),
                 status_word(r.status).to_string(),
+                why(r),
                 r.digest
                     .as_deref()
                     .map(short_digest)
@@ -127,17 +74,58 @@ pub fn summary(results: &Results, wall_ms: u128) -> String {
                 format!("{:.1}s", r.duration_ms as f64 / 1000.0),
             ]
         })
-        .collect();
-    let mut out = table(&["SERVICE", "STATUS", "DIGEST", "TAGS", "TIME"], &rows);
+        .collect()
+}
+
+const SUMMARY_HEADER: [&str; 6] = ["SERVICE", "STATUS", "WHY", "DIGEST", "TAGS", "TIME"];
+
+fn totals(results: &Results, wall_ms: u128) -> String {
     let count = |s: Status| results.services.values().filter(|r| r.status == s).count();
-    out.push_str(&format!(
-        "{} built, {} cached, {} failed, {} skipped in {:.1}s\n",
+    let patched = results.manifests.iter().filter(|m| m.changed).count();
+    format!(
+        "{} built, {} cached, {} failed, {} skipped{} in {:.1}s",
         count(Status::Built),
         count(Status::Cached),
         count(Status::Failed),
         count(Status::Skipped),
+        if results.manifests.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; {patched} of {} manifests changed",
+                results.manifests.len()
+            )
+        },
         wall_ms as f64 / 1000.0
-    ));
+    )
+}
+
+/// The run summary for stdout: a row per service, then the totals.
+pub fn summary(results: &Results, wall_ms: u128) -> String {
+    let mut out = table(&SUMMARY_HEADER, &summary_rows(results));
+    out.push_str(&totals(results, wall_ms));
+    out.push('\n');
+    out
+}
+
+/// The same summary as a Markdown table, for `$GITHUB_STEP_SUMMARY`.
+pub fn markdown_summary(results: &Results, wall_ms: u128) -> String {
+    let cell = |c: &str| c.replace('|', "\\|").replace('\n', " ");
+    let mut out = String::from("### pipeline run\n\n");
+    out.push_str(&format!("| {} |\n", SUMMARY_HEADER.join(" | ")));
+    out.push_str(&format!("|{}\n", "---|".repeat(SUMMARY_HEADER.len())));
+    for row in summary_rows(results) {
+        let cells: Vec<String> = row
+            .iter()
+            .enumerate()
+            .map(|(i, c)| match i {
+                3 | 4 if c != "-" => format!("`{}`", cell(c)),
+                _ => cell(c),
+            })
+            .collect();
+        out.push_str(&format!("| {} |\n", cells.join(" | ")));
+    }
+    out.push_str(&format!("\n{}\n", totals(results, wall_ms)));
     out
 }
 

@@ -167,12 +167,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// What the core tells the outside world while it works.
 #[derive(Debug, Clone)]
 pub enum Event<'a> {
+    /// The run starts with these services, in plan order.
+    Queued { services: &'a [&'a str] },
+    /// The plan hashed what the builds can see.
+    Hashed { files: usize, millis: u64 },
     /// A service entered a stage.
     Stage { service: &'a str, stage: Stage },
-    /// A build step began (`Step 2/5 : RUN make`).
-    Step { service: &'a str, step: &'a str },
+    /// A build step began: `Step index/count : instruction`.
+    Step {
+        service: &'a str,
+        index: usize,
+        count: usize,
+        instruction: &'a str,
+    },
     /// A line of build or push output (also in the service's log file).
     Log { service: &'a str, line: &'a str },
+    /// Layer bytes sent so far, of the total known so far.
+    Pushed {
+        service: &'a str,
+        sent: u64,
+        total: u64,
+    },
     /// A tag was added inside the registry.
     Tagged { service: &'a str, tag: &'a str },
     /// The service is done (built, cached, failed or skipped).
@@ -180,10 +195,14 @@ pub enum Event<'a> {
         service: &'a str,
         result: &'a ServiceResult,
     },
+    /// A manifest was patched (or left as it was).
+    Patched { path: &'a str, changed: bool },
 }
 
 pub trait Reporter: Send + Sync {
     fn event(&self, event: Event<'_>);
+    /// The run is over: stop redrawing before the summary is printed.
+    fn done(&self) {}
 }
 
 /// Reports nothing; for tests and `--progress none`.

@@ -98,6 +98,15 @@ struct Shared<'a> {
 impl Executor<'_> {
     /// Runs every step; returns one result per service.
     pub async fn execute(&self) -> BTreeMap<String, ServiceResult> {
+        let names: Vec<&str> = self
+            .plan
+            .steps
+            .iter()
+            .map(|s| s.service.name.as_str())
+            .collect();
+        self.reporter.event(Event::Queued { services: &names });
+        let (files, millis) = self.plan.hashed;
+        self.reporter.event(Event::Hashed { files, millis });
         let shared = Shared {
             builds: Semaphore::new(self.options.jobs),
             pushes: Semaphore::new(self.options.push_jobs),

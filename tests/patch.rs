@@ -272,7 +272,7 @@ fn a_missing_helm_path_is_an_error_before_anything_is_built() {
         out.stderr
     );
     assert!(
-        !out.stderr.contains("Step 1/"),
+        !out.stderr.contains("step 1/"),
         "nothing was built: {}",
         out.stderr
     );

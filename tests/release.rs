@@ -316,7 +316,7 @@ fn an_immutable_repository_fails_a_moving_latest_before_building() {
     assert!(
         !out.stderr
             .lines()
-            .any(|l| l.contains("web") && l.contains("Step 1/")),
+            .any(|l| l.contains("web") && l.contains("step 1/")),
         "web was not built: {}",
         out.stderr
     );

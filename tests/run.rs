@@ -91,8 +91,8 @@ fn requires_builds_from_the_base_of_this_run_and_ignored_files_stay_out() {
         "app and what it requires"
     );
     // base was built before app started building.
-    let base_done = out.stderr.find("base  push").expect("base pushed");
-    let app_build = out.stderr.find("app   build").expect("app built");
+    let base_done = event_line(&out.stderr, "base", "push").expect("base pushed");
+    let app_build = event_line(&out.stderr, "app", "build").expect("app built");
     assert!(base_done < app_build, "{}", out.stderr);
 
     let app = format!(
@@ -263,7 +263,7 @@ fn a_second_run_is_cached_and_builds_nothing() {
         );
     }
     assert!(
-        !out.stderr.contains("Step 1/"),
+        !out.stderr.contains("step 1/"),
         "nothing was built: {}",
         out.stderr
     );

@@ -288,3 +288,18 @@ pub fn local_images(prefix: &str) -> Vec<String> {
     lines.sort();
     lines
 }
+
+/// The line number of the first plain-progress line of `service` whose text
+/// starts with `text` (`[   1.2s] base      push`).
+pub fn event_line(stderr: &str, service: &str, text: &str) -> Option<usize> {
+    stderr.lines().position(|line| {
+        let Some((_, rest)) = line.split_once("s] ") else {
+            return false;
+        };
+        let mut words = rest.splitn(2, ' ');
+        words.next() == Some(service)
+            && words
+                .next()
+                .is_some_and(|t| t.trim_start().starts_with(text))
+    })
+}

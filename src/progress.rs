@@ -1,0 +1,429 @@
+//! The two ways progress is shown on stderr while a run works; the core only
+//! emits [`Event`]s and never knows which one is listening.
+//!
+//! - [`Plain`]: one whole line per event, prefixed with the elapsed time and
+//!   the service, written under a lock so parallel builds never interleave
+//!   mid-line. For CI logs and pipes. On GitHub Actions each service's build
+//!   output is held back and printed as one `::group::` when the service is
+//!   done (parallel groups cannot nest), and failures become `::error`
+//!   annotations.
+//! - [`Tty`]: indicatif bars, one line per service (stage, build step `i/n`,
+//!   bytes pushed, elapsed) and an overall bar; a finished service collapses
+//!   to one line with its status, short digest and duration. Redrawn at most
+//!   8 times a second, so two cores are not spent on drawing.
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use console::Style;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::render::short_digest;
+use crate::report::{Event, Reporter, ServiceResult, Status};
+
+/// The service column for lines that belong to no service.
+const RUN: &str = "pipeline";
+
+/// One line per event.
+pub struct Plain {
+    start: Instant,
+    width: usize,
+    /// Show build output lines (prefixed `| `).
+    logs: bool,
+    out: Mutex<Box<dyn Write + Send>>,
+    /// GitHub Actions: build output held per service until it finishes.
+    github: Option<Mutex<HashMap<String, Vec<String>>>>,
+    /// Elapsed time as printed; fixed in snapshot tests.
+    clock: fn(Instant) -> f64,
+}
+
+impl Plain {
+    pub fn new(names: &[&str], logs: bool, github: bool, out: Box<dyn Write + Send>) -> Plain {
+        Plain {
+            start: Instant::now(),
+            width: names
+                .iter()
+                .map(|n| n.len())
+                .chain([RUN.len()])
+                .max()
+                .unwrap_or(0),
+            logs,
+            out: Mutex::new(out),
+            github: github.then(|| Mutex::new(HashMap::new())),
+            clock: |start| start.elapsed().as_secs_f64(),
+        }
+    }
+
+    /// A reporter whose clock always reads zero, for tests.
+    pub fn frozen(names: &[&str], logs: bool, github: bool, out: Box<dyn Write + Send>) -> Plain {
+        Plain {
+            clock: |_| 0.0,
+            ..Plain::new(names, logs, github, out)
+        }
+    }
+
+    fn prefixed(&self, service: &str, text: &str) -> String {
+        let secs = (self.clock)(self.start);
+        format!("[{secs:7.1}s] {service:<w$}  {text}\n", w = self.width)
+    }
+
+    fn write(&self, text: &str) {
+        let mut out = self.out.lock().expect("stderr lock");
+        let _ = out.write_all(text.as_bytes());
+        let _ = out.flush();
+    }
+
+    fn line(&self, service: &str, text: &str) {
+        self.write(&self.prefixed(service, text));
+    }
+}
+
+/// `built sha256:abc… in 3.2s (files changed: …)` and the like.
+fn outcome(result: &ServiceResult) -> String {
+    let secs = result.duration_ms as f64 / 1000.0;
+    match result.status {
+        Status::Built | Status::Cached => format!(
+            "{} {} in {secs:.1}s{}",
+            if result.status == Status::Built {
+                "built"
+            } else {
+                "cached"
+            },
+            result
+                .digest
+                .as_deref()
+                .map(short_digest)
+                .unwrap_or("(local)"),
+            result
+                .reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default()
+        ),
+        Status::Failed => format!("FAILED: {}", result.error.as_deref().unwrap_or("failed")),
+        Status::Skipped => format!("skipped: {}", result.error.as_deref().unwrap_or("")),
+    }
+}
+
+/// A GitHub Actions workflow command argument: `%`, CR and LF escaped.
+fn github_escape(text: &str) -> String {
+    text.replace('%', "%25")
+        .replace('\r', "%0D")
+        .replace('\n', "%0A")
+}
+
+impl Reporter for Plain {
+    fn event(&self, event: Event<'_>) {
+        match event {
+            Event::Queued { services } => self.line(
+                RUN,
+                &format!("{} services: {}", services.len(), services.join(", ")),
+            ),
+            Event::Hashed { files, millis } => {
+                self.line(RUN, &format!("hashed {files} files in {millis} ms"))
+            }
+            Event::Stage { service, stage } => self.line(service, stage.name()),
+            Event::Step {
+                service,
+                index,
+                count,
+                instruction,
+            } => self.line(service, &format!("step {index}/{count}: {instruction}")),
+            Event::Log { service, line } => {
+                if let Some(held) = &self.github {
+                    held.lock()
+                        .expect("log lock")
+                        .entry(service.to_string())
+                        .or_default()
+                        .push(line.to_string());
+                } else if self.logs && !line.starts_with("Step ") {
+                    self.line(service, &format!("| {line}"));
+                }
+            }
+            Event::Pushed { .. } => {}
+            Event::Tagged { service, tag } => self.line(service, &format!("tagged {tag}")),
+            Event::Finished { service, result } => {
+                let mut text = String::new();
+                if let Some(held) = &self.github {
+                    let lines = held
+                        .lock()
+                        .expect("log lock")
+                        .remove(service)
+                        .unwrap_or_default();
+                    if !lines.is_empty() && self.logs {
+                        text.push_str(&format!("::group::{service}: build log\n"));
+                        for l in lines {
+                            text.push_str(&l);
+                            text.push('\n');
+                        }
+                        text.push_str("::endgroup::\n");
+                    }
+                }
+                text.push_str(&self.prefixed(service, &outcome(result)));
+                if self.github.is_some() && result.status == Status::Failed {
+                    text.push_str(&format!(
+                        "::error title={}::{}\n",
+                        github_escape(&format!("{service} failed")),
+                        github_escape(result.error.as_deref().unwrap_or("failed"))
+                    ));
+                }
+                // One write: the group, the line and the annotation stay together.
+                self.write(&text);
+            }
+            Event::Patched { path, changed } => self.line(
+                RUN,
+                &format!("{} {path}", if changed { "patched" } else { "unchanged" }),
+            ),
+        }
+    }
+}
+
+/// Live bars on a terminal.
+pub struct Tty {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    bars: Mutex<HashMap<String, Line>>,
+    width: usize,
+}
+
+struct Line {
+    bar: ProgressBar,
+    stage: String,
+    step: Option<String>,
+    pushed: Option<(u64, u64)>,
+}
+
+impl Line {
+    fn message(&self) -> String {
+        let mut m = self.stage.clone();
+        if let Some(step) = &self.step {
+            m = format!("{m} {step}");
+        }
+        if let Some((sent, total)) = self.pushed {
+            m = format!(
+                "{m} {}/{}",
+                indicatif::HumanBytes(sent),
+                indicatif::HumanBytes(total)
+            );
+        }
+        m
+    }
+}
+
+impl Tty {
+    pub fn new() -> Tty {
+        if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
+            console::set_colors_enabled_stderr(false);
+        }
+        let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr_with_hz(8));
+        let overall = multi.add(ProgressBar::new(0));
+        overall.set_style(
+            ProgressStyle::with_template("{bar:30.cyan/blue} {pos}/{len} services  {elapsed}")
+                .expect("static template")
+                .progress_chars("━╸ "),
+        );
+        Tty {
+            multi,
+            overall,
+            bars: Mutex::new(HashMap::new()),
+            width: 0,
+        }
+    }
+
+    fn update(&self, service: &str, change: impl FnOnce(&mut Line)) {
+        let mut bars = self.bars.lock().expect("bars lock");
+        if let Some(line) = bars.get_mut(service) {
+            change(line);
+            line.bar.set_message(line.message());
+        }
+    }
+}
+
+impl Default for Tty {
+    fn default() -> Self {
+        Tty::new()
+    }
+}
+
+impl Reporter for Tty {
+    fn event(&self, event: Event<'_>) {
+        match event {
+            Event::Queued { services } => {
+                let width = services
+                    .iter()
+                    .map(|s| s.len())
+                    .max()
+                    .unwrap_or(0)
+                    .max(self.width);
+                let style = ProgressStyle::with_template(&format!(
+                    "{{spinner:.cyan}} {{prefix:<{width}.bold}}  {{wide_msg}} {{elapsed:>4}}"
+                ))
+                .expect("static template")
+                .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ ");
+                let mut bars = self.bars.lock().expect("bars lock");
+                for service in services {
+                    let bar = self
+                        .multi
+                        .insert_before(&self.overall, ProgressBar::new_spinner());
+                    bar.set_style(style.clone());
+                    bar.set_prefix(service.to_string());
+                    bar.set_message("queued");
+                    bar.enable_steady_tick(Duration::from_millis(120));
+                    bars.insert(
+                        service.to_string(),
+                        Line {
+                            bar,
+                            stage: "queued".into(),
+                            step: None,
+                            pushed: None,
+                        },
+                    );
+                }
+                self.overall.set_length(services.len() as u64);
+            }
+            Event::Hashed { files, millis } => {
+                let _ = self
+                    .multi
+                    .println(format!("hashed {files} files in {millis} ms"));
+            }
+            Event::Stage { service, stage } => self.update(service, |l| {
+                l.stage = stage.name().to_string();
+                l.step = None;
+            }),
+            Event::Step {
+                service,
+                index,
+                count,
+                instruction,
+            } => self.update(service, |l| {
+                l.step = Some(format!("{index}/{count} {instruction}"));
+            }),
+            Event::Pushed {
+                service,
+                sent,
+                total,
+            } => self.update(service, |l| l.pushed = Some((sent, total))),
+            Event::Log { .. } | Event::Tagged { .. } => {}
+            Event::Finished { service, result } => {
+                let bars = self.bars.lock().expect("bars lock");
+                let Some(line) = bars.get(service) else {
+                    return;
+                };
+                let (mark, style) = match result.status {
+                    Status::Built => ("✓", Style::new().green()),
+                    Status::Cached => ("✓", Style::new().dim()),
+                    Status::Failed => ("✗", Style::new().red().bold()),
+                    Status::Skipped => ("-", Style::new().yellow()),
+                };
+                let width = bars.keys().map(|k| k.len()).max().unwrap_or(0);
+                line.bar.set_style(
+                    ProgressStyle::with_template("{wide_msg}").expect("static template"),
+                );
+                let text = match result.status {
+                    Status::Failed if line.step.is_some() => format!(
+                        "{}; at step {}",
+                        outcome(result),
+                        line.step.as_deref().unwrap_or("")
+                    ),
+                    _ => outcome(result),
+                };
+                line.bar.finish_with_message(format!(
+                    "{} {service:<width$}  {}",
+                    style.apply_to(mark),
+                    style.apply_to(text)
+                ));
+                self.overall.inc(1);
+            }
+            Event::Patched { path, changed } => {
+                let _ = self.multi.println(format!(
+                    "{} {path}",
+                    if changed { "patched" } else { "unchanged" }
+                ));
+            }
+        }
+    }
+
+    fn done(&self) {
+        self.overall.finish_and_clear();
+        for line in self.bars.lock().expect("bars lock").values() {
+            if !line.bar.is_finished() {
+                line.bar.finish();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Stage;
+    use std::sync::Arc;
+
+    /// A writer tests can read back.
+    #[derive(Clone, Default)]
+    pub struct Captured(pub Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    fn result(status: Status, error: Option<&str>) -> ServiceResult {
+        ServiceResult {
+            status,
+            repository: "r".into(),
+            digest: (status == Status::Built).then(|| format!("sha256:{}", "b".repeat(64))),
+            tags: vec![],
+            input_digest: "sha256:1".into(),
+            duration_ms: 1500,
+            error: error.map(str::to_string),
+            reason: Some("files changed: a.txt".into()),
+            image_id: None,
+            log_tail: vec![],
+        }
+    }
+
+    #[test]
+    fn github_groups_each_log_and_annotates_failures() {
+        let out = Captured::default();
+        let r = Plain::frozen(&["api", "web"], true, true, Box::new(out.clone()));
+        r.event(Event::Stage {
+            service: "api",
+            stage: Stage::Build,
+        });
+        r.event(Event::Log {
+            service: "web",
+            line: "web 1",
+        });
+        r.event(Event::Log {
+            service: "api",
+            line: "api 1",
+        });
+        r.event(Event::Finished {
+            service: "api",
+            result: &result(Status::Built, None),
+        });
+        r.event(Event::Finished {
+            service: "web",
+            result: &result(
+                Status::Failed,
+                Some("build failed: at `RUN x`: 100%\nexit 1"),
+            ),
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let b = "b".repeat(12);
+        assert_eq!(
+            text,
+            format!(
+                "[    0.0s] api       build\n::group::api: build log\napi 1\n::endgroup::\n[    0.0s] api       built sha256:{b} in 1.5s (files changed: a.txt)\n::group::web: build log\nweb 1\n::endgroup::\n[    0.0s] web       FAILED: build failed: at `RUN x`: 100%\nexit 1\n::error title=web failed::build failed: at `RUN x`: 100%25%0Aexit 1\n"
+            )
+        );
+    }
+}
