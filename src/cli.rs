@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Output {
@@ -24,7 +24,7 @@ pub enum Progress {
     name = "pipeline",
     version,
     about = "Build, push and pin every service of a monorepo: from services/ to deployable Kubernetes manifests.",
-    after_help = "Examples:\n  pipeline run                 build and push every service\n  pipeline run orders --no-push\n  pipeline build orders        rebuild one service into the local engine as <repository>:dev\n  pipeline services --output json"
+    after_help = "Examples:\n  pipeline init                write a pipeline.yaml for this repo\n  pipeline plan                what would be built, and why\n  pipeline run                 build, push and tag every service, pin the manifests\n  pipeline build orders        rebuild one service into the local engine as <repository>:dev\n  pipeline patch --check       fail when the manifests are not pinned to the last run\n  pipeline release v1.4.0      tag the tested images, in the registry"
 )]
 struct Cli {
     /// Run as if started in DIR.
@@ -47,7 +47,7 @@ struct Cli {
     /// Less output.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     quiet: bool,
-    /// More output: every build log line on stderr.
+    /// More output: build log lines on a terminal too (plain output always has them).
     #[arg(short, long, global = true)]
     verbose: bool,
     #[command(subcommand)]
@@ -121,6 +121,20 @@ enum Command {
         /// Then pin the configured manifests to repository:VERSION@digest.
         #[arg(long)]
         patch: bool,
+    },
+    /// Write a commented pipeline.yaml for the services, overlays and values files found here.
+    #[command(after_help = "Example:\n  pipeline init && pipeline plan --offline")]
+    Init,
+    /// Check the engine, AWS, ECR, the registry login, the manifests and git, each with a fix.
+    #[command(after_help = "Example:\n  pipeline doctor")]
+    Doctor,
+    /// Print shell completions.
+    #[command(
+        after_help = "Examples:\n  pipeline completions bash > /etc/bash_completion.d/pipeline\n  pipeline completions zsh > \"${fpath[1]}/_pipeline\""
+    )]
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
     },
     /// The discovered services: name, Dockerfile, context, repository, requires.
     #[command(after_help = "Example:\n  pipeline services --output json")]
@@ -204,6 +218,8 @@ pub enum Cmd {
         check: bool,
     },
     Release(ReleaseOptions),
+    Init,
+    Doctor,
     Build {
         services: Vec<String>,
         jobs: Option<usize>,
@@ -283,6 +299,13 @@ pub fn parse() -> Result<Invocation, i32> {
             only,
             patch,
         }),
+        Command::Init => Cmd::Init,
+        Command::Doctor => Cmd::Doctor,
+        Command::Completions { shell } => {
+            let mut command = Cli::command();
+            clap_complete::generate(shell, &mut command, "pipeline", &mut std::io::stdout());
+            return Err(0);
+        }
         Command::Services => Cmd::Services,
     };
     Ok(Invocation {
@@ -300,7 +323,6 @@ pub fn parse() -> Result<Invocation, i32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use clap::CommandFactory;
 
     #[test]
     fn cli_is_consistent() {

@@ -12,6 +12,7 @@ use crate::cli::{
 };
 use crate::config::{Config, Pin, TagMutability};
 use crate::discover::{self, Service};
+use crate::doctor;
 use crate::ecr::Ecr;
 use crate::engine::DockerEngine;
 use crate::error::Error;
@@ -33,9 +34,27 @@ use crate::tags;
 
 pub async fn execute(invocation: Invocation) -> Result<(), Error> {
     let globals = &invocation.globals;
+    match &invocation.command {
+        Cmd::Init => return init(globals),
+        Cmd::Doctor => {
+            let checks = doctor::run(&globals.config).await;
+            stdout(&doctor::render(&checks));
+            let failed = checks
+                .iter()
+                .filter(|(_, c)| matches!(c, doctor::Check::Fail { .. }))
+                .count();
+            return if failed == 0 {
+                Ok(())
+            } else {
+                Err(Error::Checks(failed))
+            };
+        }
+        _ => {}
+    }
     let config = Config::load(&globals.config)?;
     let services = discover::discover(&config)?;
     match &invocation.command {
+        Cmd::Init | Cmd::Doctor => unreachable!("handled before the config is loaded"),
         Cmd::Services => {
             print_services(globals, &services);
             Ok(())
@@ -51,6 +70,52 @@ pub async fn execute(invocation: Invocation) -> Result<(), Error> {
             jobs,
         } => build(globals, &config, &services, names, *jobs).await,
     }
+}
+
+/// `pipeline init`: writes the config file, never over an existing one.
+fn init(globals: &Globals) -> Result<(), Error> {
+    let path = &globals.config;
+    if path.exists() {
+        return Err(Error::Usage(format!(
+            "{} already exists; init never overwrites it (remove it, or pass --config NEW.yaml)",
+            path.display()
+        )));
+    }
+    let root = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let found = crate::init::scan(root);
+    let name = std::fs::canonicalize(root)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_lowercase()))
+        .map(|n| {
+            n.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "app".into());
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let text = crate::init::render(&found, &format!("{name}/"), &region);
+    std::fs::write(path, &text)
+        .map_err(|e| Error::Environment(format!("writing {}: {e}", path.display())))?;
+    if !globals.quiet {
+        eprintln!(
+            "wrote {}: {} services, {} overlays, {} values files; check it, then `pipeline plan --offline`",
+            path.display(),
+            found.services.len(),
+            found.overlays.len(),
+            found.values.len()
+        );
+    }
+    Ok(())
 }
 
 /// Data to stdout. A reader that went away (`pipeline services | head`) is
@@ -88,8 +153,10 @@ fn reporter(globals: &Globals, plan: &Plan) -> Box<dyn Reporter> {
         _ if globals.quiet => Box::new(Silent),
         Progress::None => Box::new(Silent),
         Progress::Plain => plain(),
-        Progress::Tty => Box::new(progress::Tty::new()),
-        Progress::Auto if std::io::stderr().is_terminal() && !ci => Box::new(progress::Tty::new()),
+        Progress::Tty => Box::new(progress::Tty::new(globals.verbose)),
+        Progress::Auto if std::io::stderr().is_terminal() && !ci => {
+            Box::new(progress::Tty::new(globals.verbose))
+        }
         Progress::Auto => plain(),
     }
 }
@@ -585,7 +652,13 @@ fn finish(
     let wall = started.elapsed().as_millis();
     match globals.output {
         Output::Json => stdout(&results.to_json()),
-        Output::Text if summary && !globals.quiet => stdout(&render::summary(results, wall)),
+        Output::Text if summary && !globals.quiet => {
+            use std::io::IsTerminal;
+            let width = std::io::stdout()
+                .is_terminal()
+                .then(|| console::Term::stdout().size().1 as usize);
+            stdout(&render::summary(results, wall, width))
+        }
         Output::Text => {}
     }
     // GitHub Actions shows this file on the run's page.

@@ -119,6 +119,19 @@ impl DockerEngine {
             .map_err(|e| EngineError::Unreachable(e.to_string()))?;
         Ok(DockerEngine { docker })
     }
+
+    /// The engine's version and the API version spoken, for `doctor`.
+    pub async fn version(&self) -> Result<(String, String), EngineError> {
+        let v = self
+            .docker
+            .version()
+            .await
+            .map_err(|e| EngineError::Unreachable(e.to_string()))?;
+        Ok((
+            v.version.unwrap_or_else(|| "?".into()),
+            self.docker.client_version().to_string(),
+        ))
+    }
 }
 
 #[async_trait]

@@ -18,6 +18,9 @@ pub enum Error {
     /// path, an edit through an alias).
     #[error("patching manifests: {0}")]
     Patch(#[from] PatchError),
+    /// `doctor` found problems; each was printed with its fix.
+    #[error("{0} check(s) failed")]
+    Checks(usize),
     /// `patch --check` found manifests that would change.
     #[error("{0} manifest(s) are not pinned to the results (run `pipeline patch`)")]
     Drift(usize),
@@ -34,7 +37,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Failed(_) | Error::Drift(_) => 1,
+            Error::Failed(_) | Error::Drift(_) | Error::Checks(_) => 1,
             Error::Usage(_) | Error::Config(_) | Error::Plan(_) | Error::Patch(_) => 2,
             Error::Environment(_) => 3,
             Error::Interrupted => 130,

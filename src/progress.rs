@@ -183,6 +183,8 @@ impl Reporter for Plain {
 /// Live bars on a terminal.
 pub struct Tty {
     multi: MultiProgress,
+    /// Print build output lines above the bars.
+    verbose: bool,
     overall: ProgressBar,
     bars: Mutex<HashMap<String, Line>>,
     width: usize,
@@ -213,7 +215,7 @@ impl Line {
 }
 
 impl Tty {
-    pub fn new() -> Tty {
+    pub fn new(verbose: bool) -> Tty {
         if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
             console::set_colors_enabled_stderr(false);
         }
@@ -226,6 +228,7 @@ impl Tty {
         );
         Tty {
             multi,
+            verbose,
             overall,
             bars: Mutex::new(HashMap::new()),
             width: 0,
@@ -238,12 +241,6 @@ impl Tty {
             change(line);
             line.bar.set_message(line.message());
         }
-    }
-}
-
-impl Default for Tty {
-    fn default() -> Self {
-        Tty::new()
     }
 }
 
@@ -305,6 +302,9 @@ impl Reporter for Tty {
                 sent,
                 total,
             } => self.update(service, |l| l.pushed = Some((sent, total))),
+            Event::Log { service, line } if self.verbose => {
+                let _ = self.multi.println(format!("{service} | {line}"));
+            }
             Event::Log { .. } | Event::Tagged { .. } => {}
             Event::Finished { service, result } => {
                 let bars = self.bars.lock().expect("bars lock");

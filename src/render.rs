@@ -100,9 +100,32 @@ fn totals(results: &Results, wall_ms: u128) -> String {
     )
 }
 
-/// The run summary for stdout: a row per service, then the totals.
-pub fn summary(results: &Results, wall_ms: u128) -> String {
-    let mut out = table(&SUMMARY_HEADER, &summary_rows(results));
+/// The run summary for stdout: a row per service, then the totals. With a
+/// terminal `width`, the WHY column is shortened so rows do not wrap.
+pub fn summary(results: &Results, wall_ms: u128, width: Option<usize>) -> String {
+    let mut rows = summary_rows(results);
+    if let Some(width) = width {
+        let widest = |i: usize| {
+            rows.iter()
+                .map(|r| r[i].chars().count())
+                .chain([SUMMARY_HEADER[i].len()])
+                .max()
+                .unwrap_or(0)
+        };
+        let others: usize = (0..SUMMARY_HEADER.len())
+            .filter(|&i| i != 2)
+            .map(widest)
+            .sum();
+        let room = width
+            .saturating_sub(others + 2 * (SUMMARY_HEADER.len() - 1))
+            .max(24);
+        for row in &mut rows {
+            if row[2].chars().count() > room {
+                row[2] = row[2].chars().take(room - 1).collect::<String>() + "…";
+            }
+        }
+    }
+    let mut out = table(&SUMMARY_HEADER, &rows);
     out.push_str(&totals(results, wall_ms));
     out.push('\n');
     out

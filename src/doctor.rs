@@ -1,0 +1,245 @@
+//! `pipeline doctor`: every outside thing a run needs, checked in the order a
+//! run needs it, each with one pass/fail line and, on failure, the fix. A
+//! check whose prerequisite failed is reported as skipped, not as a second
+//! failure.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::auth::{self, Auth};
+use crate::config::Config;
+use crate::discover;
+use crate::ecr::Ecr;
+use crate::engine::DockerEngine;
+use crate::patch::{self, Pinned};
+use crate::registry::{HttpRegistry, Registry};
+
+/// One check's outcome.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    Pass(String),
+    Fail { problem: String, fix: String },
+    Skipped(String),
+}
+
+/// Runs every check; `(name, outcome)` in order.
+pub async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
+    let mut checks = Vec::new();
+    let fail = |problem: String, fix: &str| Check::Fail {
+        problem,
+        fix: fix.to_string(),
+    };
+
+    let loaded = Config::load(config_file)
+        .map_err(|e| e.to_string())
+        .and_then(|c| {
+            discover::discover(&c)
+                .map(|s| (c, s))
+                .map_err(|e| e.to_string())
+        });
+    checks.push((
+        "config",
+        match &loaded {
+            Ok((c, services)) => {
+                Check::Pass(format!("{}: {} services", c.file.display(), services.len()))
+            }
+            Err(e) => fail(
+                e.clone(),
+                "fix the place shown, or write one with `pipeline init`",
+            ),
+        },
+    ));
+
+    checks.push((
+        "git",
+        git(loaded.as_ref().map(|(c, _)| c.root.as_path()).ok()),
+    ));
+
+    checks.push((
+        "docker engine",
+        match DockerEngine::connect().await {
+            Ok(engine) => match engine.version().await {
+                Ok((version, api)) => Check::Pass(format!(
+                    "Docker {version}, API {api}{}",
+                    std::env::var("DOCKER_HOST")
+                        .map(|h| format!(" at {h}"))
+                        .unwrap_or_default()
+                )),
+                Err(e) => fail(
+                    e.to_string(),
+                    "start the engine, or point DOCKER_HOST at it",
+                ),
+            },
+            Err(e) => fail(
+                e.to_string(),
+                "start the engine, or point DOCKER_HOST at it",
+            ),
+        },
+    ));
+
+    let Ok((config, services)) = &loaded else {
+        for name in ["aws", "ecr", "registry", "manifests"] {
+            checks.push((name, Check::Skipped("needs a valid pipeline.yaml".into())));
+        }
+        return checks;
+    };
+
+    let mut login: Option<(String, Arc<Auth>)> = None;
+    match &config.registry.ecr {
+        Some(settings) => match Ecr::connect(settings).await {
+            Ok(ecr) => {
+                checks.push(("aws", Check::Pass(aws_source(settings.region.as_deref()))));
+                match ecr.login().await {
+                    Ok(l) => {
+                        let host = config
+                            .registry
+                            .host
+                            .as_ref()
+                            .map(|h| h.value.clone())
+                            .unwrap_or(l.host.clone());
+                        checks.push((
+                            "ecr",
+                            Check::Pass(format!("login for {}; images go to {host}", l.host)),
+                        ));
+                        let auth = Auth::new(Some(l.credentials), Some(Box::new(ecr.clone())));
+                        login = Some((host, Arc::new(auth)));
+                    }
+                    Err(e) => checks.push((
+                        "ecr",
+                        fail(
+                            e.to_string(),
+                            "check AWS_ENDPOINT_URL_ECR / the region, and that the credentials may call ecr:GetAuthorizationToken",
+                        ),
+                    )),
+                }
+            }
+            Err(e) => {
+                checks.push(("aws", fail(e.to_string(), "set the region and credentials")));
+                checks.push(("ecr", Check::Skipped("needs AWS credentials".into())));
+            }
+        },
+        None => {
+            let host = config
+                .registry
+                .host
+                .as_ref()
+                .map(|h| h.value.clone())
+                .unwrap_or_default();
+            checks.push((
+                "aws",
+                Check::Skipped("no registry.ecr: a plain registry".into()),
+            ));
+            checks.push(("ecr", Check::Skipped("no registry.ecr".into())));
+            let auth = Auth::new(auth::from_docker_config(&host), None);
+            login = Some((host, Arc::new(auth)));
+        }
+    }
+    checks.push((
+        "registry",
+        match &login {
+            Some((host, auth)) => match HttpRegistry::new(host, auth.clone()).ping().await {
+                Ok(()) => Check::Pass(format!("{host} accepts the login")),
+                Err(e) => fail(
+                    format!("{host}: {e}"),
+                    "check registry.host, that the registry runs, and the login (`docker login` for a plain registry)",
+                ),
+            },
+            None => Check::Skipped("needs an ECR login".into()),
+        },
+    ));
+
+    checks.push((
+        "manifests",
+        if !config.manifests.configured() {
+            Check::Pass("none configured (manifests: in pipeline.yaml)".into())
+        } else {
+            let host = login
+                .as_ref()
+                .map(|(h, _)| h.as_str())
+                .unwrap_or("registry");
+            let pins: Vec<Pinned> = services
+                .iter()
+                .map(|s| Pinned {
+                    service: s.name.clone(),
+                    repository: s.repository.clone(),
+                    uri: format!("{host}/{}", s.repository),
+                    digest: format!("sha256:{}", "0".repeat(64)),
+                    tag: "doctor".into(),
+                })
+                .collect();
+            match patch::compute(config, &pins) {
+                Ok(changes) => Check::Pass(format!("{} files can be patched", changes.len())),
+                Err(e) => fail(
+                    e.to_string(),
+                    "fix the file, or manifests: in pipeline.yaml",
+                ),
+            }
+        },
+    ));
+    checks
+}
+
+fn git(root: Option<&Path>) -> Check {
+    let version = std::process::Command::new("git").arg("--version").output();
+    let Some(version) = version.ok().filter(|o| o.status.success()) else {
+        return Check::Fail {
+            problem: "git is not installed".into(),
+            fix: "install git: tags like {git_short} and labels need it".into(),
+        };
+    };
+    let version = String::from_utf8_lossy(&version.stdout).trim().to_string();
+    let head = root.and_then(|root| {
+        let out = std::process::Command::new("git")
+            .args(["rev-parse", "--short=7", "HEAD"])
+            .current_dir(root)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+    });
+    match head {
+        Some(head) => Check::Pass(format!("{version}, HEAD {head}")),
+        None => Check::Fail {
+            problem: format!("{version}, but no commit here"),
+            fix: "run in a git repository with a commit ({git_sha} and {git_short} tags need one)"
+                .into(),
+        },
+    }
+}
+
+/// Where the AWS credentials come from, as far as the environment tells.
+fn aws_source(configured_region: Option<&str>) -> String {
+    let region = configured_region
+        .map(|r| format!("{r} (pipeline.yaml)"))
+        .or_else(|| {
+            std::env::var("AWS_REGION")
+                .ok()
+                .map(|r| format!("{r} (AWS_REGION)"))
+        })
+        .unwrap_or_else(|| "from the profile".into());
+    let credentials = if std::env::var_os("AWS_ACCESS_KEY_ID").is_some() {
+        "AWS_ACCESS_KEY_ID (environment)".to_string()
+    } else if let Ok(profile) = std::env::var("AWS_PROFILE") {
+        format!("profile {profile}")
+    } else {
+        "the default chain (profile, SSO, web identity or instance role)".into()
+    };
+    format!("region {region}; credentials from {credentials}")
+}
+
+/// The report, one line per check, a fix under each failure.
+pub fn render(checks: &[(&str, Check)]) -> String {
+    let mut out = String::new();
+    for (name, check) in checks {
+        match check {
+            Check::Pass(detail) => out.push_str(&format!("ok    {name:<14} {detail}\n")),
+            Check::Fail { problem, fix } => {
+                out.push_str(&format!("FAIL  {name:<14} {problem}\n"));
+                out.push_str(&format!("      {:<14} fix: {fix}\n", ""));
+            }
+            Check::Skipped(why) => out.push_str(&format!("skip  {name:<14} {why}\n")),
+        }
+    }
+    out
+}

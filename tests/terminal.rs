@@ -1,0 +1,222 @@
+//! What a person sees: the live view in a real terminal (tmux), and plain
+//! CI lines from parallel builds that print a lot.
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+
+fn slow_repo(name: &str) -> Repo {
+    let r = Repo::new(name);
+    for s in ["alpha", "bravo", "charlie"] {
+        r.file(
+            &format!("services/{s}/Dockerfile"),
+            &format!(
+                "FROM local/busybox:1\nRUN sleep 2 # {}\nCOPY {s}.txt /\nRUN sleep 1\n",
+                r.prefix
+            ),
+        )
+        .file(&format!("services/{s}/{s}.txt"), &format!("{s}\n"));
+    }
+    r.config("tags: [latest]\n");
+    r.commit();
+    r
+}
+
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    /// A tmux server of its own, so the session gets this process's
+    /// environment (the stack's variables), not an older server's.
+    fn start(dir: &std::path::Path, command: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("pipeline-test-{}", std::process::id()),
+        };
+        let out = Command::new("tmux")
+            .args([
+                "-L",
+                &tmux.socket,
+                "new-session",
+                "-d",
+                "-s",
+                "t",
+                "-x",
+                "120",
+                "-y",
+                "30",
+            ])
+            .arg("-c")
+            .arg(dir)
+            .arg(command)
+            .env_remove("CI")
+            .env_remove("GITHUB_ACTIONS")
+            .output()
+            .expect("tmux is installed by scripts/stack");
+        assert!(
+            out.status.success(),
+            "tmux: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        tmux
+    }
+
+    fn screen(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// The screen once `ready` holds, or a panic with the last screen.
+    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(Instant::now() < deadline, "never saw {what}:\n{screen}");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+#[test]
+fn the_live_view_in_a_real_terminal() {
+    let r = slow_repo("tty");
+    let bin = env!("CARGO_BIN_EXE_pipeline");
+    let tmux = Tmux::start(&r.dir, &format!("{bin} run; echo EXIT=$?; sleep 600"));
+
+    // Mid-run: a line per service with its stage, and the overall bar.
+    let mid = tmux.wait_for("a build step", |s| {
+        s.contains(" build ") && s.contains("RUN sleep")
+    });
+    eprintln!("--- mid-run screen\n{mid}");
+    for s in ["alpha", "bravo", "charlie"] {
+        let line = mid
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(s))
+            .unwrap_or_else(|| panic!("no line for {s}:\n{mid}"));
+        assert!(
+            [
+                "queued",
+                "waiting",
+                "build",
+                "push",
+                "repository",
+                "cache",
+                "tag"
+            ]
+            .iter()
+            .any(|stage| line.contains(stage))
+                || line.starts_with('✓'),
+            "{line}"
+        );
+    }
+    assert!(mid.contains("/3 services"), "overall bar:\n{mid}");
+    assert!(
+        mid.lines()
+            .any(|l| l.contains(" build ") && l.contains("RUN sleep")),
+        "the step being built is shown:\n{mid}"
+    );
+
+    // The end: one collapsed line per service, then the summary table.
+    let end = tmux.wait_for("the end of the run", |s| s.contains("EXIT="));
+    eprintln!("--- final screen\n{end}");
+    assert!(end.contains("EXIT=0"), "{end}");
+    for s in ["alpha", "bravo", "charlie"] {
+        assert!(
+            end.lines()
+                .any(|l| l.starts_with(&format!("✓ {s}")) && l.contains("built sha256:")),
+            "{s} collapsed to one line:\n{end}"
+        );
+        assert!(
+            end.lines().any(|l| l.starts_with(s) && l.contains("built")),
+            "{s} in the summary:\n{end}"
+        );
+    }
+    assert!(
+        end.lines()
+            .any(|l| l.starts_with("SERVICE") && l.contains("STATUS") && l.contains("WHY")),
+        "{end}"
+    );
+    assert!(
+        end.contains("3 built, 0 cached, 0 failed, 0 skipped"),
+        "{end}"
+    );
+    assert!(
+        !end.contains("/3 services"),
+        "the overall bar is cleared at the end:\n{end}"
+    );
+}
+
+#[test]
+fn parallel_plain_lines_are_whole_and_belong_to_one_service() {
+    let r = Repo::new("parallel");
+    let names = ["one", "two", "three", "four"];
+    for s in names {
+        r.file(
+            &format!("services/{s}/Dockerfile"),
+            &format!(
+                "FROM local/busybox:1\nRUN echo {nonce}; i=0; while [ $i -lt 400 ]; do i=$((i+1)); echo \"{s}-says-line-$i of a long line that fills the pipe buffer quickly\"; if [ $((i % 50)) -eq 0 ]; then sleep 0.2; fi; done\n",
+                // A fresh step each time: the engine's cache would skip it.
+                nonce = r.prefix
+            ),
+        );
+    }
+    r.config("tags: [latest]\n");
+    r.commit();
+    let out = r
+        .pipeline()
+        .args(["run", "--no-push", "--jobs", "4", "--progress", "plain"])
+        .expect(0);
+    let mut per_service = std::collections::BTreeMap::new();
+    let mut order = Vec::new();
+    for line in out.stderr.lines() {
+        let (time, rest) = line
+            .split_once("s] ")
+            .unwrap_or_else(|| panic!("not a whole progress line: {line:?}"));
+        assert!(
+            time.starts_with('[') && time[1..].trim().parse::<f64>().is_ok(),
+            "{line:?}"
+        );
+        let (service, text) = rest.split_once(' ').unwrap();
+        let text = text.trim_start();
+        if let Some(output) = text.strip_prefix("| ")
+            && output.contains("-says-line-")
+        {
+            let speaker = output.split("-says-").next().unwrap();
+            assert_eq!(
+                speaker, service,
+                "a line of {speaker} under {service}: {line:?}"
+            );
+            assert!(
+                output.ends_with("fills the pipe buffer quickly"),
+                "torn: {line:?}"
+            );
+            *per_service.entry(service.to_string()).or_insert(0) += 1;
+            order.push(service.to_string());
+        }
+    }
+    for s in names {
+        assert_eq!(per_service.get(s), Some(&400), "{s}: {per_service:?}");
+    }
+    let switches = order.windows(2).filter(|w| w[0] != w[1]).count();
+    assert!(
+        switches > 3,
+        "the builds ran in parallel ({switches} switches between services)"
+    );
+}
