@@ -220,3 +220,54 @@ fn parallel_plain_lines_are_whole_and_belong_to_one_service() {
         "the builds ran in parallel ({switches} switches between services)"
     );
 }
+
+#[test]
+fn on_github_actions_logs_are_grouped_and_the_summary_is_appended() {
+    let r = Repo::new("github");
+    r.file(
+        "services/ok/Dockerfile",
+        &format!("FROM local/busybox:1\nRUN echo built-ok # {}\n", r.prefix),
+    )
+    .file(
+        "services/bad/Dockerfile",
+        &format!(
+            "FROM local/busybox:1\nRUN echo about to fail {} && exit 4\n",
+            r.prefix
+        ),
+    )
+    .config("tags: [latest]\n");
+    r.commit();
+    let summary = r.dir.join("step-summary.md");
+    std::fs::write(&summary, "earlier step\n").unwrap();
+    let out = r
+        .pipeline()
+        .args(["run", "--no-push", "--keep-going"])
+        .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary.to_str().unwrap())
+        .expect(1);
+    let group = out
+        .stderr
+        .find("::group::bad: build log")
+        .expect(&out.stderr);
+    let end = out.stderr[group..].find("::endgroup::").expect(&out.stderr) + group;
+    assert!(
+        out.stderr[group..end].contains("about to fail"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("::error title=bad failed::build failed"),
+        "{}",
+        out.stderr
+    );
+    let md = std::fs::read_to_string(&summary).unwrap();
+    assert!(
+        md.starts_with("earlier step\n### pipeline run"),
+        "appended, not replaced: {md}"
+    );
+    assert!(
+        md.contains("| bad | FAILED |") && md.contains("| ok | built |"),
+        "{md}"
+    );
+}
