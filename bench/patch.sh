@@ -85,7 +85,7 @@ python3 -c '
 import json
 r = json.load(open("results.json"))
 for name, s in r["services"].items():
-    print(f"s#image: (\"?){name}:latest#image: \\1{s[\"repository\"]}@{s[\"digest\"]}#")
+    print("s#image: (\"?)" + name + ":latest#image: \\1" + s["repository"] + "@" + s["digest"] + "#")
 ' > "$sed_script"
 patch=() check=() seds=()
 for _ in $(seq "$rounds"); do

@@ -3,6 +3,8 @@
 //! to the engine and the registry, execute, write the results, render.
 
 use std::path::{Path, PathBuf};
+
+use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -38,7 +40,10 @@ pub async fn execute(invocation: Invocation) -> Result<(), Error> {
         Cmd::Init => return init(globals),
         Cmd::Doctor => {
             let checks = doctor::run(&globals.config).await;
-            stdout(&doctor::render(&checks));
+            match globals.output {
+                Output::Json => stdout(&doctor::to_json(&checks)),
+                Output::Text => stdout(&doctor::render(&checks)),
+            }
             let failed = checks
                 .iter()
                 .filter(|(_, c)| matches!(c, doctor::Check::Fail { .. }))
@@ -144,7 +149,6 @@ fn reporter(globals: &Globals, plan: &Plan) -> Box<dyn Reporter> {
     let plain = || -> Box<dyn Reporter> {
         Box::new(progress::Plain::new(
             &names,
-            true,
             github,
             Box::new(std::io::stderr()),
         ))
@@ -304,43 +308,33 @@ async fn release_command(
                 .map_err(|e| Error::Environment(format!("registry {host}: {e}")))?,
             (None, None) => unreachable!("results are loaded without --from-tag"),
         };
+        let missing = match &options.from_tag {
+            Some(tag) => format!("no tag `{tag}` in {uri}"),
+            None => format!(
+                "no pushed image in {} (failed, skipped, or built with --no-push)",
+                results_file.display()
+            ),
+        };
         candidates.push(release::Candidate {
             service: service.name.clone(),
             repository: service.repository.clone(),
             uri,
             digest,
+            missing,
         });
     }
     let mut pinned_config = config.clone();
     pinned_config.manifests.pin = Pin::TagAndDigest;
-    let to_pins = |items: &mut dyn Iterator<Item = (String, String, String, Option<String>)>| {
-        items
-            .filter_map(|(service, repository, uri, digest)| {
-                Some(Pinned {
-                    service,
-                    repository,
-                    uri,
-                    digest: digest?,
-                    tag: version.to_string(),
-                })
-            })
-            .collect::<Vec<_>>()
-    };
     if options.patch {
         // The manifests must take the release before anything is tagged.
-        let placeholders = to_pins(&mut candidates.iter().map(|c| {
-            let zero = format!("sha256:{}", "0".repeat(64));
-            (
-                c.service.clone(),
-                c.repository.clone(),
-                c.uri.clone(),
-                Some(zero),
-            )
-        }));
+        let placeholders: Vec<Pinned> = candidates
+            .iter()
+            .map(|c| Pinned::placeholder(&c.service, &c.repository, c.uri.clone(), version.into()))
+            .collect();
         patch::compute(&pinned_config, &placeholders)?;
     }
-    let released = match release::release(&registry, version, &candidates, options.force).await {
-        Ok(released) => released,
+    let outcome = match release::release(&registry, version, &candidates, options.force).await {
+        Ok(outcome) => outcome,
         Err(release::ReleaseError::Refused(refusals)) => {
             eprintln!("error: nothing was tagged:");
             for r in &refusals {
@@ -357,43 +351,51 @@ async fn release_command(
             None => release::Source::Results(results_file.display().to_string()),
         },
         created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        services: released,
+        services: outcome.released,
     };
     let state = state_dir(config);
     let record_path = state.join(format!("release-{version}.json"));
     let json = serde_json::to_string_pretty(&record).expect("record serializes") + "\n";
-    crate::report::write_atomic(&record_path, json.as_bytes())
-        .map_err(|e| Error::Environment(format!("writing {}: {e}", record_path.display())))?;
+    // A release that changed nothing keeps the record of the one that did.
+    let changed = record
+        .services
+        .values()
+        .any(|r| r.action != release::Action::Unchanged);
+    if changed || !record_path.exists() {
+        crate::report::write_atomic(&record_path, json.as_bytes())
+            .map_err(|e| Error::Environment(format!("writing {}: {e}", record_path.display())))?;
+    }
+    if let Some(e) = outcome.error {
+        eprintln!(
+            "error: tagging stopped: {e}; what was tagged is in {}",
+            record_path.display()
+        );
+        return Err(Error::Environment(format!("registry {host}: {e}")));
+    }
     let mut changes = Vec::new();
     if options.patch {
-        let pins = to_pins(&mut record.services.iter().map(|(name, r)| {
-            let repository = candidates
-                .iter()
-                .find(|c| &c.service == name)
-                .map(|c| c.repository.clone())
-                .unwrap_or_default();
-            (
-                name.clone(),
-                repository,
-                r.repository.clone(),
-                Some(r.digest.clone()),
-            )
-        }));
-        changes = patch::compute(&pinned_config, &pins)?;
-        patch::write(&changes)?;
+        let pins: Vec<Pinned> = candidates
+            .iter()
+            .filter_map(|c| {
+                let r = record.services.get(&c.service)?;
+                Some(Pinned {
+                    service: c.service.clone(),
+                    repository: c.repository.clone(),
+                    uri: r.repository.clone(),
+                    digest: r.digest.clone(),
+                    tag: version.to_string(),
+                })
+            })
+            .collect();
+        changes = patch::compute(&pinned_config, &pins)
+            .and_then(|changes| patch::write(&changes).map(|()| changes))
+            .map_err(Error::Unpatched)?;
     }
     match globals.output {
         Output::Json => stdout(&json),
         Output::Text if !globals.quiet => {
             stdout(&render::release(&record));
-            for c in &changes {
-                let word = if c.changed() {
-                    "patched  "
-                } else {
-                    "unchanged"
-                };
-                stdout(&format!("{word} {}\n", c.path));
-            }
+            stdout(&render::patched(&changes));
         }
         Output::Text => {}
     }
@@ -424,7 +426,7 @@ fn patch_command(
         .collect();
     if !unfinished.is_empty() {
         eprintln!(
-            "error: not patching: {} did not succeed in {}",
+            "error: not patching: {} has no pushed image in {} (failed, skipped, or built with --no-push)",
             unfinished
                 .iter()
                 .map(|s| s.as_str())
@@ -465,16 +467,7 @@ fn patch_command(
             "{}\n",
             serde_json::to_string_pretty(&results.manifests).expect("serializes")
         )),
-        Output::Text if !globals.quiet => {
-            for c in &changes {
-                let word = if c.changed() {
-                    "patched  "
-                } else {
-                    "unchanged"
-                };
-                stdout(&format!("{word} {}\n", c.path));
-            }
-        }
+        Output::Text if !globals.quiet => stdout(&render::patched(&changes)),
         Output::Text => {}
     }
     Ok(())
@@ -488,7 +481,8 @@ fn make_plan(
     names: &[String],
     results: &Path,
 ) -> Result<Plan, Error> {
-    let state = config.root.join(STATE_DIR);
+    // Creates `.pipeline/.gitignore` before the index is written there.
+    let state = state_dir(config);
     let index = FileIndex::load(&state);
     let last = std::fs::read(results)
         .ok()
@@ -559,12 +553,15 @@ async fn run(
         let placeholders: Vec<Pinned> = plan
             .steps
             .iter()
-            .map(|s| Pinned {
-                service: s.service.name.clone(),
-                repository: s.service.repository.clone(),
-                uri: format!("{host}/{}", s.service.repository),
-                digest: format!("sha256:{}", "0".repeat(64)),
-                tag: patch::pinned_tag(&s.tags).unwrap_or_default(),
+            .map(|s| {
+                let repository = &s.service.repository;
+                let tag = patch::pinned_tag(&s.tags).unwrap_or_default();
+                Pinned::placeholder(
+                    &s.service.name,
+                    repository,
+                    format!("{host}/{repository}"),
+                    tag,
+                )
             })
             .collect();
         patch::compute(config, &placeholders)?;
@@ -618,8 +615,11 @@ async fn run(
         eprintln!("warning: recording the inputs in {}: {e}", state.display());
     }
     reporter.done();
-    patched?;
-    finish(globals, &results, &state, started, true)
+    // The summary and failures are shown either way; a patch that failed
+    // after the push makes the exit code.
+    let finished = finish(globals, &results, &state, started, true);
+    patched.map_err(Error::Unpatched)?;
+    finished
 }
 
 /// Executes the plan, or stops at Ctrl-C, and gathers the results.
@@ -749,7 +749,8 @@ async fn show_plan(
                 step.service.repository
             ))
         };
-        let found = futures::future::try_join_all(plan.steps.iter().map(|step| {
+        // A bounded batch, as `run` does: ECR throttles bursts.
+        let found = futures::stream::iter(plan.steps.iter().map(|step| {
             let (registry, ecr, env) = (&registry, &ecr, &env);
             async move {
                 let repository = &step.service.repository;
@@ -770,23 +771,20 @@ async fn show_plan(
                     }
                     None => false,
                 };
-                let mut problem = None;
-                if immutable {
-                    for tag in &step.tags[1..] {
-                        let existing = registry
-                            .digest(repository, tag)
-                            .await
-                            .map_err(|e| env(step, e.to_string()))?;
-                        if let Some(d) = existing {
-                            problem = Some(crate::run::immutable_message(repository, tag, &d));
-                            break;
-                        }
-                    }
-                }
+                let problem = match immutable {
+                    true => crate::run::stuck_tag(registry, step)
+                        .await
+                        .map_err(|e| env(step, e.to_string()))?,
+                    false => None,
+                };
                 Ok::<_, Error>((Found::No, problem))
             }
         }))
-        .await?;
+        .buffered(8)
+        .collect::<Vec<Result<_, Error>>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, Error>>()?;
         (found, Some(host))
     };
     let mut planned: Vec<PlannedService> = Vec::new();

@@ -87,11 +87,38 @@ impl EcrSettings {
 }
 
 /// `create_repositories: true | false | {tag_mutability, scan_on_push}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
+#[derive(Debug, Clone)]
 pub enum CreateRepositories {
     Enabled(bool),
     With(NewRepository),
+}
+
+/// By hand rather than `untagged`, so that a mistake inside the mapping is
+/// reported with its key (`unknown field tag_mutabilty`) instead of "did
+/// not match any variant".
+impl<'de> Deserialize<'de> for CreateRepositories {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = CreateRepositories;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "true, false, or a mapping with tag_mutability (MUTABLE or IMMUTABLE) and scan_on_push",
+                )
+            }
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<Self::Value, E> {
+                Ok(CreateRepositories::Enabled(v))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<Self::Value, A::Error> {
+                NewRepository::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+                    .map(CreateRepositories::With)
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
 }
 
 impl Default for CreateRepositories {
@@ -504,6 +531,32 @@ mod tests {
         assert!(e.to_string().contains("no registry configured"), "{e}");
         let e = parse("version: 1\nregistry:\n  host: h:1\nmanifests:\n  pin: tag\n").unwrap_err();
         assert_eq!(e.loc.map(|l| l.line), Some(5), "{e}");
+    }
+
+    #[test]
+    fn create_repositories_takes_a_bool_or_settings() {
+        let ecr = |v: &str| {
+            parse(&format!(
+                "version: 1\nregistry:\n  ecr:\n    region: r\n    create_repositories: {v}\n"
+            ))
+            .map(|c| c.registry.ecr.unwrap().create())
+        };
+        assert_eq!(ecr("true").unwrap(), Some(NewRepository::default()));
+        assert_eq!(ecr("false").unwrap(), None);
+        assert_eq!(
+            ecr("{tag_mutability: IMMUTABLE, scan_on_push: true}").unwrap(),
+            Some(NewRepository {
+                tag_mutability: TagMutability::Immutable,
+                scan_on_push: true
+            })
+        );
+        let e = ecr("{tag_mutabilty: IMMUTABLE}").unwrap_err().to_string();
+        assert!(
+            e.starts_with("pipeline.yaml:5:") && e.contains("tag_mutabilty"),
+            "{e}"
+        );
+        let e = ecr("{tag_mutability: immutable}").unwrap_err().to_string();
+        assert!(e.contains("MUTABLE, IMMUTABLE"), "{e}");
     }
 
     #[test]

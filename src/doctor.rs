@@ -159,12 +159,9 @@ pub async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
                 .unwrap_or("registry");
             let pins: Vec<Pinned> = services
                 .iter()
-                .map(|s| Pinned {
-                    service: s.name.clone(),
-                    repository: s.repository.clone(),
-                    uri: format!("{host}/{}", s.repository),
-                    digest: format!("sha256:{}", "0".repeat(64)),
-                    tag: "doctor".into(),
+                .map(|s| {
+                    let uri = format!("{host}/{}", s.repository);
+                    Pinned::placeholder(&s.name, &s.repository, uri, "doctor".into())
                 })
                 .collect();
             match patch::compute(config, &pins) {
@@ -226,6 +223,25 @@ fn aws_source(configured_region: Option<&str>) -> String {
         "the default chain (profile, SSO, web identity or instance role)".into()
     };
     format!("region {region}; credentials from {credentials}")
+}
+
+/// The report as one JSON document: `[{name, status, detail, fix}]`.
+pub fn to_json(checks: &[(&str, Check)]) -> String {
+    let items: Vec<serde_json::Value> = checks
+        .iter()
+        .map(|(name, check)| match check {
+            Check::Pass(detail) => {
+                serde_json::json!({"name": name, "status": "pass", "detail": detail})
+            }
+            Check::Fail { problem, fix } => {
+                serde_json::json!({"name": name, "status": "fail", "detail": problem, "fix": fix})
+            }
+            Check::Skipped(why) => {
+                serde_json::json!({"name": name, "status": "skip", "detail": why})
+            }
+        })
+        .collect();
+    serde_json::to_string_pretty(&items).expect("checks serialize") + "\n"
 }
 
 /// The report, one line per check, a fix under each failure.

@@ -170,8 +170,9 @@ impl Ecr {
                     .first()
                     .and_then(|r| r.image_tag_mutability())
                 {
-                    Some(ImageTagMutability::Immutable)
-                    | Some(ImageTagMutability::ImmutableWithExclusion) => TagMutability::Immutable,
+                    // IMMUTABLE_WITH_EXCLUSION usually exempts `latest`: there
+                    // the registry's own refusal, naming the tag, decides.
+                    Some(ImageTagMutability::Immutable) => TagMutability::Immutable,
                     _ => TagMutability::Mutable,
                 },
             )),

@@ -18,6 +18,12 @@ pub enum Error {
     /// path, an edit through an alias).
     #[error("patching manifests: {0}")]
     Patch(#[from] PatchError),
+    /// The images are pushed (or tagged), but the manifests could not be
+    /// patched afterwards: not a config error, the run did happen.
+    #[error(
+        "the images are pushed, but patching the manifests failed: {0}; fix it, then run `pipeline patch`"
+    )]
+    Unpatched(#[source] PatchError),
     /// `doctor` found problems; each was printed with its fix.
     #[error("{0} check(s) failed")]
     Checks(usize),
@@ -37,7 +43,7 @@ pub enum Error {
 impl Error {
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Failed(_) | Error::Drift(_) | Error::Checks(_) => 1,
+            Error::Failed(_) | Error::Drift(_) | Error::Checks(_) | Error::Unpatched(_) => 1,
             Error::Usage(_) | Error::Config(_) | Error::Plan(_) | Error::Patch(_) => 2,
             Error::Environment(_) => 3,
             Error::Interrupted => 130,

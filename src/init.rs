@@ -67,9 +67,7 @@ pub fn scan(root: &Path) -> Found {
             .to_string_lossy()
             .replace('\\', "/");
         let name = entry.file_name().to_string_lossy();
-        if ["kustomization.yaml", "kustomization.yml", "Kustomization"].contains(&name.as_ref())
-            && rel.contains("overlays/")
-        {
+        if crate::patch::KUSTOMIZATION_FILES.contains(&name.as_ref()) && rel.contains("overlays/") {
             found.overlays.push(
                 rel.rsplit_once('/')
                     .map_or(String::new(), |(d, _)| d.to_string()),

@@ -4,8 +4,8 @@
 //!
 //! A record is stored per input digest in `.pipeline/inputs/<hex>.json` when a
 //! run executes; the plan compares the current inputs with the record of the
-//! input digest in the last results file. Build-arg values are stored as
-//! hashes only: they may be secrets.
+//! input digest in the last results file. Build-arg values may be secrets:
+//! they are stored only as hashes keyed by a random per-repo key.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -48,8 +48,13 @@ pub enum Change {
 }
 
 impl InputRecord {
-    pub fn hash_value(value: &str) -> String {
-        hex::encode(Sha256::digest(value.as_bytes()))
+    /// A build-arg value as stored: keyed by the repo's [`Key`], so a short
+    /// secret cannot be guessed from the record alone.
+    pub fn hash_value(key: &Key, value: &str) -> String {
+        let mut h = Sha256::new();
+        h.update(key.0);
+        h.update(value.as_bytes());
+        hex::encode(h.finalize())
     }
 
     /// What changed from `before` to `self`, in a fixed order.
@@ -93,6 +98,47 @@ fn changed_keys(now: &BTreeMap<String, String>, before: &BTreeMap<String, String
     keys
 }
 
+/// The per-repo random key for [`InputRecord::hash_value`], in
+/// `.pipeline/inputs.key` (mode 0600).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key([u8; 32]);
+
+impl Key {
+    /// The repo's key, created on first use; an all-zero key when it can be
+    /// neither read nor created (the records then only hash the values).
+    pub fn load(state_dir: &Path) -> Key {
+        use std::io::Read;
+        let file = state_dir.join("inputs.key");
+        if let Ok(bytes) = std::fs::read(&file)
+            && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
+        {
+            return Key(key);
+        }
+        let mut key = [0u8; 32];
+        let created = std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| f.read_exact(&mut key))
+            .and_then(|()| std::fs::create_dir_all(state_dir))
+            .and_then(|()| {
+                use std::io::Write;
+                use std::os::unix::fs::OpenOptionsExt;
+                std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(&file)?
+                    .write_all(&key)
+            });
+        match created {
+            Ok(()) => Key(key),
+            // Another process made it first: use theirs.
+            Err(_) => std::fs::read(&file)
+                .ok()
+                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
+                .map_or(Key([0; 32]), Key),
+        }
+    }
+}
+
 fn path(state_dir: &Path, input_digest: &str) -> PathBuf {
     let hex = input_digest.strip_prefix("sha256:").unwrap_or(input_digest);
     state_dir.join(DIR).join(format!("{hex}.json"))
@@ -134,6 +180,29 @@ pub fn store<'a>(
 mod tests {
     use super::*;
 
+    const KEY: Key = Key([7; 32]);
+
+    #[test]
+    fn the_key_is_made_once_and_kept_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("pipeline-key-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let key = Key::load(&dir);
+        assert_ne!(key, Key([0; 32]));
+        assert_eq!(Key::load(&dir), key);
+        let mode = std::fs::metadata(dir.join("inputs.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+        assert_ne!(
+            InputRecord::hash_value(&key, "hunter2"),
+            hex::encode(Sha256::digest(b"hunter2")),
+            "not a plain hash"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     fn record() -> InputRecord {
         InputRecord {
             service: "orders".into(),
@@ -141,7 +210,7 @@ mod tests {
             dockerfile_sha256: "aa".into(),
             target: None,
             platform: None,
-            build_args: BTreeMap::from([("A".into(), InputRecord::hash_value("1"))]),
+            build_args: BTreeMap::from([("A".into(), InputRecord::hash_value(&KEY, "1"))]),
             requires: BTreeMap::from([("base".into(), "sha256:1".into())]),
             files: BTreeMap::from([
                 ("services/orders/a.txt".into(), "f:1".into()),
@@ -158,9 +227,9 @@ mod tests {
         now.dockerfile_sha256 = "bb".into();
         now.target = Some("runtime".into());
         now.build_args
-            .insert("A".into(), InputRecord::hash_value("2"));
+            .insert("A".into(), InputRecord::hash_value(&KEY, "2"));
         now.build_args
-            .insert("B".into(), InputRecord::hash_value("2"));
+            .insert("B".into(), InputRecord::hash_value(&KEY, "2"));
         now.requires.insert("base".into(), "sha256:2".into());
         now.files.remove("services/orders/a.txt");
         now.files

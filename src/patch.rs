@@ -3,9 +3,10 @@
 //! the values it sets (see `yamledit.rs`).
 //!
 //! Every file is computed first, from the text on disk to the text to write;
-//! only then are the changed ones replaced, each atomically (a temp file in the
-//! same folder, the original mode, a rename). An error in any file means no
-//! file is written. A file whose patch changes nothing is never touched.
+//! then every changed one is written to a synced temp file beside it (same
+//! mode), and only then are they all renamed into place. An error in any file
+//! means no file is replaced. A file whose patch changes nothing is never
+//! touched.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -29,6 +30,18 @@ pub struct Pinned {
 }
 
 impl Pinned {
+    /// A pin with an all-zero digest: patching with it before a run or a
+    /// release shows that every manifest can take the real one.
+    pub fn placeholder(service: &str, repository: &str, uri: String, tag: String) -> Pinned {
+        Pinned {
+            service: service.to_string(),
+            repository: repository.to_string(),
+            uri,
+            digest: format!("sha256:{}", "0".repeat(64)),
+            tag,
+        }
+    }
+
     /// The whole reference: `uri@digest`, or `uri:tag@digest`.
     pub fn reference(&self, pin: Pin) -> String {
         match pin {
@@ -193,11 +206,15 @@ fn change(
     })
 }
 
+/// The names kustomize accepts for a kustomization file, in its order.
+pub const KUSTOMIZATION_FILES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
 /// The kustomization file of an overlay folder, under any of the names
 /// kustomize accepts.
 fn kustomization_file(root: &Path, overlay: &str) -> Result<PathBuf, PatchError> {
     let dir = root.join(overlay);
-    for name in ["kustomization.yaml", "kustomization.yml", "Kustomization"] {
+    for name in KUSTOMIZATION_FILES {
         if dir.join(name).is_file() {
             return Ok(dir.join(name));
         }
@@ -208,42 +225,74 @@ fn kustomization_file(root: &Path, overlay: &str) -> Result<PathBuf, PatchError>
     })
 }
 
-/// Replaces the changed files, each atomically; unchanged files are not
-/// touched.
+/// Replaces the changed files; unchanged files are not touched. Every new
+/// text is first written and synced to a temp file next to its file (with
+/// the file's mode and, where allowed, owner); only when all of them are on
+/// disk are they renamed over the originals, so a failure while writing
+/// leaves every manifest as it was. A symlinked manifest is replaced at its
+/// target, and the link stays.
 pub fn write(changes: &[FileChange]) -> Result<(), PatchError> {
+    let io = |c: &FileChange| {
+        let path = c.path.clone();
+        move |source| PatchError::Io { path, source }
+    };
+    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
+    let mut result = Ok(());
     for c in changes.iter().filter(|c| c.changed()) {
-        replace(&c.absolute, c.after.as_bytes()).map_err(|source| PatchError::Io {
-            path: c.path.clone(),
+        match stage(&c.absolute, c.after.as_bytes()) {
+            Ok(pair) => staged.push(pair),
+            Err(e) => {
+                result = Err(io(c)(e));
+                break;
+            }
+        }
+    }
+    if result.is_err() {
+        for (tmp, _) in &staged {
+            let _ = std::fs::remove_file(tmp);
+        }
+        return result;
+    }
+    for (tmp, target) in &staged {
+        std::fs::rename(tmp, target).map_err(|source| PatchError::Io {
+            path: target.display().to_string(),
             source,
         })?;
     }
     Ok(())
 }
 
-/// A temp file next to `path` with `path`'s mode, synced, renamed over it.
-fn replace(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path.file_name().unwrap_or_default().to_string_lossy();
+/// Writes `bytes` to a synced temp file beside `path`'s real file; returns
+/// (temp file, file to replace).
+fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<(PathBuf, PathBuf)> {
+    use std::os::unix::fs::MetadataExt;
+    let target = std::fs::canonicalize(path)?;
+    let dir = target.parent().unwrap_or(Path::new("."));
+    let name = target.file_name().unwrap_or_default().to_string_lossy();
     let tmp = dir.join(format!(".{name}.pipeline-{}.tmp", std::process::id()));
-    let permissions = std::fs::metadata(path)?.permissions();
-    let result = (|| {
+    let meta = std::fs::metadata(&target)?;
+    let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
-        f.set_permissions(permissions)?;
+        f.set_permissions(meta.permissions())?;
+        // Keeping the owner needs privileges we may not have; the mode is kept.
+        let _ = std::os::unix::fs::fchown(&f, Some(meta.uid()), Some(meta.gid()));
         f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
+        f.sync_all()
     })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+    match written {
+        Ok(()) => Ok((tmp, target)),
+        Err(e) => {
+            let _ = std::fs::remove_file(&tmp);
+            Err(e)
+        }
     }
-    result
 }
 
 /// The image names (tag and digest stripped) the containers of an overlay's
 /// resources use, following `resources`, `bases` and `components` into
 /// local folders and files; remote resources are not fetched.
 pub fn overlay_images(dir: &Path, out: &mut Vec<String>, depth: usize) {
-    let Some(file) = ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+    let Some(file) = KUSTOMIZATION_FILES
         .iter()
         .map(|n| dir.join(n))
         .find(|p| p.is_file())

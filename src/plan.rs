@@ -17,7 +17,7 @@ use crate::discover::Service;
 use crate::dockerfile::{self, Reach};
 use crate::git::GitInfo;
 use crate::index::{FileDigest, FileIndex, HashError};
-use crate::inputs::{self, Change, InputRecord};
+use crate::inputs::{self, Change, InputRecord, Key};
 use crate::report::{Results, Status};
 use crate::tags::{self, TagValues};
 
@@ -76,12 +76,6 @@ pub struct Plan {
     pub git: GitInfo,
     /// How many files were hashed (or found in the index), and how long it took.
     pub hashed: (usize, u64),
-}
-
-impl Plan {
-    pub fn step(&self, name: &str) -> Option<&Step> {
-        self.steps.iter().find(|s| s.service.name == name)
-    }
 }
 
 /// Whether a step is built, and why, in words for people.
@@ -238,17 +232,27 @@ pub fn plan(
     let digests = index.digests(&files).map_err(PlanError::Hash)?;
     let hashed = (files.len(), hashing.elapsed().as_millis() as u64);
 
+    let key = Key::load(previous.state_dir);
     let date = chrono::Utc::now().format("%Y%m%d").to_string();
     let mut input_digests: BTreeMap<String, String> = BTreeMap::new();
     let mut steps = Vec::new();
     for (name, listing) in order.into_iter().zip(listings) {
         let service = by_name[name.as_str()].clone();
-        let record = record(&config.root, &service, &listing, &digests, &input_digests);
+        let record = record(
+            &config.root,
+            &service,
+            &listing,
+            &digests,
+            &input_digests,
+            &key,
+        );
         let input_digest = input_digest(&service, &listing, &digests, &record);
         let content_tag = tags::content_tag(&input_digest);
+        let state = format!("{STATE_DIR}/");
         let dirty = git.changed.iter().any(|path| {
-            path == &service.dockerfile
-                || in_context(&service.context, path).is_some_and(|rel| listing.sees(rel))
+            !path.starts_with(&state)
+                && (path == &service.dockerfile
+                    || in_context(&service.context, path).is_some_and(|rel| listing.sees(rel)))
         });
         let values = TagValues {
             git_sha: git.sha.clone(),
@@ -274,7 +278,9 @@ pub fn plan(
             .and_then(|r| r.services.get(&name))
             .map(|last| Last {
                 input_digest: last.input_digest.clone(),
-                succeeded: matches!(last.status, Status::Built | Status::Cached),
+                // Pushed: a `--no-push` build is not in any registry.
+                succeeded: matches!(last.status, Status::Built | Status::Cached)
+                    && last.digest.is_some(),
                 changes: inputs::load(previous.state_dir, &last.input_digest)
                     .map(|before| record.changes_since(&before)),
             });
@@ -345,6 +351,7 @@ fn record(
     listing: &Listing,
     digests: &HashMap<PathBuf, FileDigest>,
     required: &BTreeMap<String, String>,
+    key: &Key,
 ) -> InputRecord {
     let under = |path: &str| match service.context.as_str() {
         "." => path.to_string(),
@@ -376,7 +383,7 @@ fn record(
         build_args: service
             .build_args
             .iter()
-            .map(|(k, v)| (k.clone(), InputRecord::hash_value(v)))
+            .map(|(k, v)| (k.clone(), InputRecord::hash_value(key, v)))
             .collect(),
         requires: service
             .requires

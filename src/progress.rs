@@ -30,8 +30,6 @@ const RUN: &str = "pipeline";
 pub struct Plain {
     start: Instant,
     width: usize,
-    /// Show build output lines (prefixed `| `).
-    logs: bool,
     out: Mutex<Box<dyn Write + Send>>,
     /// GitHub Actions: build output held per service until it finishes.
     github: Option<Mutex<HashMap<String, Vec<String>>>>,
@@ -40,7 +38,7 @@ pub struct Plain {
 }
 
 impl Plain {
-    pub fn new(names: &[&str], logs: bool, github: bool, out: Box<dyn Write + Send>) -> Plain {
+    pub fn new(names: &[&str], github: bool, out: Box<dyn Write + Send>) -> Plain {
         Plain {
             start: Instant::now(),
             width: names
@@ -49,7 +47,6 @@ impl Plain {
                 .chain([RUN.len()])
                 .max()
                 .unwrap_or(0),
-            logs,
             out: Mutex::new(out),
             github: github.then(|| Mutex::new(HashMap::new())),
             clock: |start| start.elapsed().as_secs_f64(),
@@ -57,10 +54,10 @@ impl Plain {
     }
 
     /// A reporter whose clock always reads zero, for tests.
-    pub fn frozen(names: &[&str], logs: bool, github: bool, out: Box<dyn Write + Send>) -> Plain {
+    pub fn frozen(names: &[&str], github: bool, out: Box<dyn Write + Send>) -> Plain {
         Plain {
             clock: |_| 0.0,
-            ..Plain::new(names, logs, github, out)
+            ..Plain::new(names, github, out)
         }
     }
 
@@ -114,6 +111,22 @@ fn github_escape(text: &str) -> String {
         .replace('\n', "%0A")
 }
 
+/// A workflow command property (`title=`): also `:` and `,` escaped.
+fn github_property(text: &str) -> String {
+    github_escape(text).replace(':', "%3A").replace(',', "%2C")
+}
+
+/// A token for `::stop-commands::`, so build output cannot issue workflow
+/// commands; not guessable by what the build prints before it.
+fn stop_token(service: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let seed = format!("{service}{nanos}{}", std::process::id());
+    hex::encode(&Sha256::digest(seed.as_bytes())[..12])
+}
+
 impl Reporter for Plain {
     fn event(&self, event: Event<'_>) {
         match event {
@@ -138,7 +151,7 @@ impl Reporter for Plain {
                         .entry(service.to_string())
                         .or_default()
                         .push(line.to_string());
-                } else if self.logs && !line.starts_with("Step ") {
+                } else if !line.starts_with("Step ") {
                     self.line(service, &format!("| {line}"));
                 }
             }
@@ -152,20 +165,22 @@ impl Reporter for Plain {
                         .expect("log lock")
                         .remove(service)
                         .unwrap_or_default();
-                    if !lines.is_empty() && self.logs {
+                    if !lines.is_empty() {
+                        let token = stop_token(service);
                         text.push_str(&format!("::group::{service}: build log\n"));
+                        text.push_str(&format!("::stop-commands::{token}\n"));
                         for l in lines {
                             text.push_str(&l);
                             text.push('\n');
                         }
-                        text.push_str("::endgroup::\n");
+                        text.push_str(&format!("::{token}::\n::endgroup::\n"));
                     }
                 }
                 text.push_str(&self.prefixed(service, &outcome(result)));
                 if self.github.is_some() && result.status == Status::Failed {
                     text.push_str(&format!(
                         "::error title={}::{}\n",
-                        github_escape(&format!("{service} failed")),
+                        github_property(&format!("{service} failed")),
                         github_escape(result.error.as_deref().unwrap_or("failed"))
                     ));
                 }
@@ -187,7 +202,6 @@ pub struct Tty {
     verbose: bool,
     overall: ProgressBar,
     bars: Mutex<HashMap<String, Line>>,
-    width: usize,
 }
 
 struct Line {
@@ -226,18 +240,20 @@ impl Tty {
                 .expect("static template")
                 .progress_chars("━╸ "),
         );
+        // Redrawn on its own too, so a rate-limited update is never lost.
+        overall.enable_steady_tick(Duration::from_millis(250));
         Tty {
             multi,
             verbose,
             overall,
             bars: Mutex::new(HashMap::new()),
-            width: 0,
         }
     }
 
     fn update(&self, service: &str, change: impl FnOnce(&mut Line)) {
         let mut bars = self.bars.lock().expect("bars lock");
-        if let Some(line) = bars.get_mut(service) {
+        // A collapsed line stays as it is (tags are added after it finished).
+        if let Some(line) = bars.get_mut(service).filter(|l| !l.bar.is_finished()) {
             change(line);
             line.bar.set_message(line.message());
         }
@@ -248,12 +264,7 @@ impl Reporter for Tty {
     fn event(&self, event: Event<'_>) {
         match event {
             Event::Queued { services } => {
-                let width = services
-                    .iter()
-                    .map(|s| s.len())
-                    .max()
-                    .unwrap_or(0)
-                    .max(self.width);
+                let width = services.iter().map(|s| s.len()).max().unwrap_or(0);
                 let style = ProgressStyle::with_template(&format!(
                     "{{spinner:.cyan}} {{prefix:<{width}.bold}}  {{wide_msg}} {{elapsed:>4}}"
                 ))
@@ -329,12 +340,15 @@ impl Reporter for Tty {
                     ),
                     _ => outcome(result),
                 };
+                let again = line.bar.is_finished();
                 line.bar.finish_with_message(format!(
                     "{} {service:<width$}  {}",
                     style.apply_to(mark),
                     style.apply_to(text)
                 ));
-                self.overall.inc(1);
+                if !again {
+                    self.overall.inc(1);
+                }
             }
             Event::Patched { path, changed } => {
                 let _ = self.multi.println(format!(
@@ -390,10 +404,24 @@ mod tests {
         }
     }
 
+    /// The output with every stop-commands token replaced by `T`.
+    pub fn tokens_fixed(text: &str) -> String {
+        let tokens: Vec<&str> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("::stop-commands::"))
+            .collect();
+        let mut out = text.to_string();
+        for t in tokens {
+            assert_eq!(t.len(), 24, "{t}");
+            out = out.replace(t, "T");
+        }
+        out
+    }
+
     #[test]
     fn github_groups_each_log_and_annotates_failures() {
         let out = Captured::default();
-        let r = Plain::frozen(&["api", "web"], true, true, Box::new(out.clone()));
+        let r = Plain::frozen(&["api", "web"], true, Box::new(out.clone()));
         r.event(Event::Stage {
             service: "api",
             stage: Stage::Build,
@@ -417,12 +445,12 @@ mod tests {
                 Some("build failed: at `RUN x`: 100%\nexit 1"),
             ),
         });
-        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let text = tokens_fixed(&String::from_utf8(out.0.lock().unwrap().clone()).unwrap());
         let b = "b".repeat(12);
         assert_eq!(
             text,
             format!(
-                "[    0.0s] api       build\n::group::api: build log\napi 1\n::endgroup::\n[    0.0s] api       built sha256:{b} in 1.5s (files changed: a.txt)\n::group::web: build log\nweb 1\n::endgroup::\n[    0.0s] web       FAILED: build failed: at `RUN x`: 100%\nexit 1\n::error title=web failed::build failed: at `RUN x`: 100%25%0Aexit 1\n"
+                "[    0.0s] api       build\n::group::api: build log\n::stop-commands::T\napi 1\n::T::\n::endgroup::\n[    0.0s] api       built sha256:{b} in 1.5s (files changed: a.txt)\n::group::web: build log\n::stop-commands::T\nweb 1\n::T::\n::endgroup::\n[    0.0s] web       FAILED: build failed: at `RUN x`: 100%\nexit 1\n::error title=web failed::build failed: at `RUN x`: 100%25%0Aexit 1\n"
             )
         );
     }

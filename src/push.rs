@@ -117,3 +117,30 @@ fn refused(tag: &str, e: &RegistryError) -> String {
         _ => format!("adding tag `{tag}`: {e}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_immutable_refusal_names_the_tag() {
+        let e = RegistryError::Status {
+            method: reqwest::Method::PUT,
+            url: "https://x/v2/shop/a/manifests/latest".into(),
+            status: 400,
+            body: r#"{"errors":[{"code":"TAG_INVALID","message":"The image tag 'latest' already exists in the 'shop/a' repository and cannot be overwritten because the repository is immutable."}]}"#.into(),
+        };
+        let m = refused("latest", &e);
+        assert!(
+            m.starts_with("tag `latest` was refused: the repository's tags are immutable"),
+            "{m}"
+        );
+        let other = RegistryError::Status {
+            method: reqwest::Method::PUT,
+            url: "u".into(),
+            status: 500,
+            body: "boom".into(),
+        };
+        assert!(refused("v1", &other).starts_with("adding tag `v1`"));
+    }
+}

@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use futures::StreamExt;
+
 use crate::registry::{Registry, RegistryError};
 
 /// Where the digests to release come from.
@@ -33,6 +35,8 @@ pub struct Candidate {
     pub uri: String,
     /// The digest to tag; `None` when the source has no image for it.
     pub digest: Option<String>,
+    /// Why there is no digest, for the refusal (`no tag `latest` in …`).
+    pub missing: String,
 }
 
 /// What the release does to one service's VERSION tag.
@@ -89,13 +93,26 @@ pub enum ReleaseError {
     },
 }
 
-/// Checks every candidate, then tags them all, or none.
+/// How many registry calls run at once.
+const PARALLEL: usize = 8;
+
+/// What a release did: every service tagged, or, when a PUT failed half-way,
+/// the services tagged before it and the error.
+#[derive(Debug)]
+pub struct Outcome {
+    pub released: BTreeMap<String, Released>,
+    pub error: Option<ReleaseError>,
+}
+
+/// Checks every candidate (its source manifest can be read; VERSION is
+/// absent, already on that digest, or `force`), then tags them; tags nothing
+/// when any check fails.
 pub async fn release(
     registry: &dyn Registry,
     version: &str,
     candidates: &[Candidate],
     force: bool,
-) -> Result<BTreeMap<String, Released>, ReleaseError> {
+) -> Result<Outcome, ReleaseError> {
     let registry_error = |service: &str| {
         let service = service.to_string();
         move |source| ReleaseError::Registry {
@@ -103,24 +120,44 @@ pub async fn release(
             source,
         }
     };
-    let current = futures::future::try_join_all(candidates.iter().map(|c| async {
-        registry
-            .digest(&c.repository, version)
-            .await
-            .map_err(registry_error(&c.service))
-    }))
-    .await?;
+    // Check: where VERSION points now, and the manifest to put under it.
+    let checked: Vec<_> = futures::stream::iter(candidates)
+        .map(|c| async move {
+            let now = registry
+                .digest(&c.repository, version)
+                .await
+                .map_err(registry_error(&c.service))?;
+            let manifest = match &c.digest {
+                Some(d) if now.as_deref() != Some(d.as_str()) => {
+                    match registry.manifest(&c.repository, d).await {
+                        Ok(m) => Some(Ok(m)),
+                        Err(RegistryError::Status { status: 404, .. }) => Some(Err(())),
+                        Err(e) => return Err(registry_error(&c.service)(e)),
+                    }
+                }
+                _ => None,
+            };
+            Ok((c, now, manifest))
+        })
+        .buffered(PARALLEL)
+        .collect()
+        .await;
 
     let mut refusals = Vec::new();
     let mut plan = Vec::new();
-    for (c, now) in candidates.iter().zip(current) {
+    for item in checked {
+        let (c, now, manifest) = item?;
         let Some(digest) = &c.digest else {
-            refusals.push(format!(
-                "{}: no image to release (the source has no digest for it)",
-                c.service
-            ));
+            refusals.push(format!("{}: nothing to release: {}", c.service, c.missing));
             continue;
         };
+        if let Some(Err(())) = manifest {
+            refusals.push(format!(
+                "{}: {digest} is no longer in {} (deleted or expired?)",
+                c.service, c.repository
+            ));
+            continue;
+        }
         let action = match &now {
             None => Action::Tagged,
             Some(d) if d == digest => Action::Unchanged,
@@ -133,24 +170,26 @@ pub async fn release(
                 continue;
             }
         };
-        plan.push((c, digest.clone(), action, now));
+        plan.push((
+            c,
+            digest.clone(),
+            action,
+            now,
+            manifest.and_then(Result::ok),
+        ));
     }
     if !refusals.is_empty() {
         return Err(ReleaseError::Refused(refusals));
     }
 
-    let tagged = futures::future::try_join_all(plan.into_iter().map(|(c, digest, action, now)| {
-        let error = registry_error(&c.service);
-        async move {
-            if action != Action::Unchanged {
-                let manifest = registry
-                    .manifest(&c.repository, &digest)
-                    .await
-                    .map_err(&error)?;
+    // Tag: every PUT, then what happened to each.
+    let results: Vec<_> = futures::stream::iter(plan)
+        .map(|(c, digest, action, now, manifest)| async move {
+            if let Some(manifest) = manifest {
                 let put = registry
                     .put_manifest(&c.repository, version, &manifest)
                     .await
-                    .map_err(&error)?;
+                    .map_err(registry_error(&c.service))?;
                 if put != digest {
                     return Err(ReleaseError::Changed {
                         service: c.service.clone(),
@@ -169,10 +208,23 @@ pub async fn release(
                     previous: now.filter(|_| action == Action::Moved),
                 },
             ))
+        })
+        .buffered(PARALLEL)
+        .collect()
+        .await;
+    let mut outcome = Outcome {
+        released: BTreeMap::new(),
+        error: None,
+    };
+    for r in results {
+        match r {
+            Ok((name, released)) => {
+                outcome.released.insert(name, released);
+            }
+            Err(e) => outcome.error = outcome.error.or(Some(e)),
         }
-    }))
-    .await?;
-    Ok(tagged.into_iter().collect())
+    }
+    Ok(outcome)
 }
 
 #[cfg(test)]
@@ -188,6 +240,8 @@ mod tests {
     struct Fake {
         manifests: Mutex<HashMap<(String, String), Manifest>>,
         puts: Mutex<usize>,
+        /// Report another digest for every PUT, like a converting registry.
+        converts: bool,
     }
 
     impl Fake {
@@ -217,7 +271,15 @@ mod tests {
             Ok(map.get(&(repo.into(), r.into())).map(|m| m.digest.clone()))
         }
         async fn manifest(&self, repo: &str, r: &str) -> Result<Manifest, RegistryError> {
-            Ok(self.manifests.lock().unwrap()[&(repo.to_string(), r.to_string())].clone())
+            let map = self.manifests.lock().unwrap();
+            map.get(&(repo.to_string(), r.to_string()))
+                .cloned()
+                .ok_or(RegistryError::Status {
+                    method: reqwest::Method::GET,
+                    url: format!("{repo}/{r}"),
+                    status: 404,
+                    body: "MANIFEST_UNKNOWN".into(),
+                })
         }
         async fn put_manifest(
             &self,
@@ -230,7 +292,11 @@ mod tests {
                 .lock()
                 .unwrap()
                 .insert((repo.into(), tag.into()), m.clone());
-            Ok(m.digest.clone())
+            Ok(if self.converts {
+                "sha256:converted".into()
+            } else {
+                m.digest.clone()
+            })
         }
     }
 
@@ -240,6 +306,7 @@ mod tests {
             repository: format!("shop/{service}"),
             uri: format!("h/shop/{service}"),
             digest: Some(digest.into()),
+            missing: String::new(),
         }
     }
 
@@ -258,7 +325,7 @@ mod tests {
         assert_eq!(*fake.puts.lock().unwrap(), 0, "nothing tagged");
         assert_eq!(fake.digest("shop/a", "v1").await.unwrap(), None);
 
-        let done = release(&fake, "v1", &wanted, true).await.unwrap();
+        let done = release(&fake, "v1", &wanted, true).await.unwrap().released;
         assert_eq!(done["a"].action, Action::Tagged);
         assert_eq!(done["b"].action, Action::Moved);
         assert_eq!(done["b"].previous.as_deref(), Some("sha256:b0"));
@@ -267,12 +334,43 @@ mod tests {
             Some("sha256:b1")
         );
 
-        let again = release(&fake, "v1", &wanted, false).await.unwrap();
+        let again = release(&fake, "v1", &wanted, false).await.unwrap().released;
         assert!(again.values().all(|r| r.action == Action::Unchanged));
         assert_eq!(
             *fake.puts.lock().unwrap(),
             2,
             "a second release puts nothing"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_missing_source_image_is_refused_before_any_tag() {
+        let fake = Fake::default().with("shop/a", &[], "sha256:a1");
+        let wanted = [candidate("a", "sha256:a1"), candidate("b", "sha256:gone")];
+        let err = release(&fake, "v1", &wanted, false).await.unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("b: sha256:gone is no longer in shop/b"),
+            "{err}"
+        );
+        assert_eq!(*fake.puts.lock().unwrap(), 0);
+    }
+
+    #[tokio::test]
+    async fn a_registry_that_changes_the_digest_is_an_error() {
+        let fake = Fake {
+            converts: true,
+            ..Fake::default()
+        }
+        .with("shop/a", &[], "sha256:a1");
+        let out = release(&fake, "v1", &[candidate("a", "sha256:a1")], false)
+            .await
+            .unwrap();
+        assert!(out.released.is_empty());
+        let err = out.error.unwrap().to_string();
+        assert!(
+            err.contains("stored sha256:converted instead of sha256:a1"),
+            "{err}"
         );
     }
 }

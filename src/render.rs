@@ -197,6 +197,21 @@ pub fn services(services: &[Service]) -> String {
     )
 }
 
+/// One line per manifest: `patched` or `unchanged`.
+pub fn patched(changes: &[crate::patch::FileChange]) -> String {
+    changes
+        .iter()
+        .map(|c| {
+            let word = if c.changed() {
+                "patched  "
+            } else {
+                "unchanged"
+            };
+            format!("{word} {}\n", c.path)
+        })
+        .collect()
+}
+
 /// A release: what happened to each service's tag.
 pub fn release(record: &crate::release::Record) -> String {
     use crate::release::Action;

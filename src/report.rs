@@ -190,7 +190,8 @@ pub enum Event<'a> {
     },
     /// A tag was added inside the registry.
     Tagged { service: &'a str, tag: &'a str },
-    /// The service is done (built, cached, failed or skipped).
+    /// The service is done (built, cached, failed or skipped); again, with
+    /// the final status, when adding its tags failed afterwards.
     Finished {
         service: &'a str,
         result: &'a ServiceResult,

@@ -22,7 +22,7 @@ use crate::ecr::Ecr;
 use crate::engine::{Engine, EngineError};
 use crate::plan::{Found, Plan, Step};
 use crate::push;
-use crate::registry::Registry;
+use crate::registry::{Registry, RegistryError};
 use crate::report::{Event, Reporter, ServiceResult, Stage, Status};
 
 /// Where images go.
@@ -149,6 +149,11 @@ impl Executor<'_> {
                     async move {
                         let mut result = self.run_service(step, prepared, shared).await;
                         result.reason = Some(decision.reason);
+                        // Reported as soon as it is done, not when all are.
+                        self.reporter.event(Event::Finished {
+                            service: &step.service.name,
+                            result: &result,
+                        });
                         result
                     }
                 },
@@ -161,12 +166,16 @@ impl Executor<'_> {
             .map(|s| s.service.name.clone())
             .zip(results)
             .collect();
+        let before = results.clone();
         self.add_tags(&mut results).await;
+        // A tag the registry refused fails its service after all.
         for (name, result) in &results {
-            self.reporter.event(Event::Finished {
-                service: name,
-                result,
-            });
+            if result.status != before[name].status {
+                self.reporter.event(Event::Finished {
+                    service: name,
+                    result,
+                });
+            }
         }
         results
     }
@@ -281,32 +290,15 @@ impl Executor<'_> {
                 .await
                 .map_err(|e| (Stage::Repository, e.to_string()))?;
             if mutability == TagMutability::Immutable {
-                self.check_immutable(step, registry.as_ref()).await?;
+                let stuck = stuck_tag(registry.as_ref(), step)
+                    .await
+                    .map_err(|e| (Stage::CacheCheck, e.to_string()))?;
+                if let Some(message) = stuck {
+                    return Err((Stage::Tag, message));
+                }
             }
         }
         Ok(None)
-    }
-
-    /// In an IMMUTABLE repository a tag that exists cannot move to the new
-    /// image: say so before building, naming the tag.
-    async fn check_immutable(
-        &self,
-        step: &Step,
-        registry: &dyn Registry,
-    ) -> Result<(), (Stage, String)> {
-        for tag in &step.tags[1..] {
-            let existing = registry
-                .digest(&step.service.repository, tag)
-                .await
-                .map_err(|e| (Stage::CacheCheck, e.to_string()))?;
-            if let Some(digest) = existing {
-                return Err((
-                    Stage::Tag,
-                    immutable_message(&step.service.repository, tag, &digest),
-                ));
-            }
-        }
-        Ok(())
     }
 
     /// For local builds the engine is the cache: an image tagged with the
@@ -534,8 +526,24 @@ impl Executor<'_> {
     }
 }
 
+/// For a step about to be built into an IMMUTABLE repository: the first of
+/// its tags (besides the content tag) that already exists and so cannot move
+/// to the new image, as a message naming it and what to do.
+pub async fn stuck_tag(
+    registry: &dyn Registry,
+    step: &Step,
+) -> Result<Option<String>, RegistryError> {
+    let repository = &step.service.repository;
+    for tag in &step.tags[1..] {
+        if let Some(digest) = registry.digest(repository, tag).await? {
+            return Ok(Some(immutable_message(repository, tag, &digest)));
+        }
+    }
+    Ok(None)
+}
+
 /// Why a tag cannot be added in an IMMUTABLE repository, and what to do.
-pub fn immutable_message(repository: &str, tag: &str, digest: &str) -> String {
+fn immutable_message(repository: &str, tag: &str, digest: &str) -> String {
     format!(
         "tag `{tag}` already points to {} in the IMMUTABLE repository {repository} and cannot move to the new image; remove `{tag}` from `tags:` or make the repository's tags MUTABLE",
         crate::render::short_digest(digest)

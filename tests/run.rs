@@ -483,3 +483,93 @@ fn an_interrupted_run_exits_130() {
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
 }
+
+#[test]
+fn doctor_checks_everything_and_names_the_fix() {
+    let r = shop("doctor");
+    r.commit();
+    let out = r.pipeline().args(["doctor"]).expect(0);
+    for check in [
+        "config",
+        "git",
+        "docker engine",
+        "aws",
+        "ecr",
+        "registry",
+        "manifests",
+    ] {
+        assert!(
+            out.stdout
+                .lines()
+                .any(|l| l.starts_with("ok") && l.contains(check)),
+            "{check}: {}",
+            out.stdout
+        );
+    }
+    let out = r
+        .pipeline()
+        .args(["doctor", "--output", "json"])
+        .env("DOCKER_HOST", "tcp://127.0.0.1:1")
+        .expect(1);
+    let checks: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let engine = checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "docker engine")
+        .unwrap();
+    assert_eq!(engine["status"], "fail");
+    assert!(
+        engine["fix"].as_str().unwrap().contains("DOCKER_HOST"),
+        "{engine}"
+    );
+    assert!(
+        checks
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["status"] == "pass")
+            .count()
+            >= 5,
+        "the other checks still pass: {checks}"
+    );
+}
+
+#[test]
+fn new_repositories_get_the_configured_mutability_and_scanning() {
+    let r = Repo::new("create-settings");
+    r.file("services/api/Dockerfile", "FROM local/busybox:1\n")
+        .file(
+            "pipeline.yaml",
+            &format!(
+                "version: 1\nregistry:\n  ecr:\n    region: us-east-1\n    create_repositories: {{tag_mutability: IMMUTABLE, scan_on_push: true}}\n  host: {}\n  repository_prefix: {}\n",
+                registry(),
+                r.prefix
+            ),
+        );
+    r.commit();
+    r.pipeline().args(["run"]).expect(0);
+    assert_eq!(
+        r.read(".pipeline/.gitignore"),
+        "*\n",
+        "the state folder keeps itself out of commits"
+    );
+    let python = std::path::Path::new(&env("PIPELINE_STACK_DIR")).join("venv/bin/python");
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import boto3,os,sys\nc=boto3.client('ecr',region_name='us-east-1',endpoint_url=os.environ['AWS_ENDPOINT_URL_ECR'])\nr=c.describe_repositories(repositoryNames=[sys.argv[1]])['repositories'][0]\nprint(r['imageTagMutability'], r['imageScanningConfiguration']['scanOnPush'])",
+        ])
+        .arg(format!("{}api", r.prefix))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "IMMUTABLE True"
+    );
+}

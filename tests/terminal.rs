@@ -10,11 +10,11 @@ use common::*;
 
 fn slow_repo(name: &str) -> Repo {
     let r = Repo::new(name);
-    for s in ["alpha", "bravo", "charlie"] {
+    for (s, secs) in [("alpha", 1), ("bravo", 2), ("charlie", 6)] {
         r.file(
             &format!("services/{s}/Dockerfile"),
             &format!(
-                "FROM local/busybox:1\nRUN sleep 2 # {}\nCOPY {s}.txt /\nRUN sleep 1\n",
+                "FROM local/busybox:1\nRUN sleep {secs} # {}\nCOPY {s}.txt /\nRUN sleep 1\n",
                 r.prefix
             ),
         )
@@ -33,8 +33,10 @@ impl Tmux {
     /// A tmux server of its own, so the session gets this process's
     /// environment (the stack's variables), not an older server's.
     fn start(dir: &std::path::Path, command: &str) -> Tmux {
+        static SERVERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = SERVERS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         let tmux = Tmux {
-            socket: format!("pipeline-test-{}", std::process::id()),
+            socket: format!("pipeline-test-{}-{n}", std::process::id()),
         };
         let out = Command::new("tmux")
             .args([
@@ -65,10 +67,16 @@ impl Tmux {
     }
 
     fn screen(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["-L", &self.socket, "capture-pane", "-p", "-t", "t"])
-            .output()
-            .unwrap();
+        self.capture(false)
+    }
+
+    /// The screen with its colours, as SGR escape sequences (`-e`).
+    fn capture(&self, escapes: bool) -> String {
+        let mut args = vec!["-L", &self.socket, "capture-pane", "-p", "-t", "t"];
+        if escapes {
+            args.push("-e");
+        }
+        let out = Command::new("tmux").args(args).output().unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -132,6 +140,17 @@ fn the_live_view_in_a_real_terminal() {
             .any(|l| l.contains(" build ") && l.contains("RUN sleep")),
         "the step being built is shown:\n{mid}"
     );
+    // A finished service collapses while the others still run.
+    let collapsed = tmux.wait_for("alpha done while charlie builds", |s| {
+        s.contains("✓ alpha") && s.contains("/3 services")
+    });
+    eprintln!("--- alpha done, charlie still building\n{collapsed}");
+    assert!(
+        collapsed
+            .lines()
+            .any(|l| l.contains("charlie") && !l.starts_with('✓')),
+        "{collapsed}"
+    );
 
     // The end: one collapsed line per service, then the summary table.
     let end = tmux.wait_for("the end of the run", |s| s.contains("EXIT="));
@@ -160,6 +179,27 @@ fn the_live_view_in_a_real_terminal() {
     assert!(
         !end.contains("/3 services"),
         "the overall bar is cleared at the end:\n{end}"
+    );
+    let colours = tmux.capture(true);
+    assert!(
+        colours.contains("\u{1b}[32m"),
+        "built is green:\n{colours:?}"
+    );
+    drop(tmux);
+
+    // NO_COLOR: the same view without colours (a second, all-cached run).
+    let tmux = Tmux::start(
+        &r.dir,
+        &format!("NO_COLOR=1 {bin} run; echo EXIT=$?; sleep 600"),
+    );
+    let end = tmux.wait_for("the cached run", |s| s.contains("EXIT="));
+    assert!(end.contains("3 cached"), "{end}");
+    let plain = tmux.capture(true);
+    assert!(
+        !plain
+            .lines()
+            .any(|l| l.starts_with('✓') && l.contains("\u{1b}[3")),
+        "NO_COLOR: no colour codes:\n{plain:?}"
     );
 }
 
