@@ -236,22 +236,26 @@ pub fn write(changes: &[FileChange]) -> Result<(), PatchError> {
         let path = c.path.clone();
         move |source| PatchError::Io { path, source }
     };
+    // Staged in parallel: the syncs, not the CPU, are what a big patch waits on.
+    use rayon::prelude::*;
+    let outcomes: Vec<Result<(PathBuf, PathBuf), PatchError>> = changes
+        .par_iter()
+        .filter(|c| c.changed())
+        .map(|c| stage(&c.absolute, c.after.as_bytes()).map_err(io(c)))
+        .collect();
     let mut staged: Vec<(PathBuf, PathBuf)> = Vec::new();
-    let mut result = Ok(());
-    for c in changes.iter().filter(|c| c.changed()) {
-        match stage(&c.absolute, c.after.as_bytes()) {
+    let mut failed = None;
+    for outcome in outcomes {
+        match outcome {
             Ok(pair) => staged.push(pair),
-            Err(e) => {
-                result = Err(io(c)(e));
-                break;
-            }
+            Err(e) => failed = failed.or(Some(e)),
         }
     }
-    if result.is_err() {
+    if let Some(e) = failed {
         for (tmp, _) in &staged {
             let _ = std::fs::remove_file(tmp);
         }
-        return result;
+        return Err(e);
     }
     for (tmp, target) in &staged {
         std::fs::rename(tmp, target).map_err(|source| PatchError::Io {
@@ -785,6 +789,59 @@ mod tests {
         ] {
             assert_eq!(raw(text, &[pin("orders")], Pin::Digest).unwrap(), want);
         }
+    }
+
+    #[test]
+    fn write_replaces_through_symlinks_and_keeps_the_mode() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("pipeline-write-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("real")).unwrap();
+        let target = dir.join("real/values.yaml");
+        std::fs::write(&target, "a: 1\n").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o640)).unwrap();
+        std::os::unix::fs::symlink("real/values.yaml", dir.join("values.yaml")).unwrap();
+        let untouched = dir.join("same.yaml");
+        std::fs::write(&untouched, "b: 2\n").unwrap();
+        let mtime = std::fs::metadata(&untouched).unwrap().modified().unwrap();
+        let change = |path: &Path, before: &str, after: &str| FileChange {
+            path: path.display().to_string(),
+            absolute: path.to_path_buf(),
+            before: before.into(),
+            after: after.into(),
+        };
+        write(&[
+            change(&dir.join("values.yaml"), "a: 1\n", "a: 2\n"),
+            change(&untouched, "b: 2\n", "b: 2\n"),
+        ])
+        .unwrap();
+        assert!(
+            std::fs::symlink_metadata(dir.join("values.yaml"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "a: 2\n");
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        assert_eq!(
+            std::fs::metadata(&untouched).unwrap().modified().unwrap(),
+            mtime
+        );
+        // A file that cannot be staged: nothing is replaced, no temp file is left.
+        let err = write(&[
+            change(&dir.join("values.yaml"), "a: 2\n", "a: 3\n"),
+            change(&dir.join("missing/x.yaml"), "", "x: 1\n"),
+        ]);
+        assert!(err.is_err());
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "a: 2\n");
+        let leftovers: Vec<_> = std::fs::read_dir(dir.join("real"))
+            .unwrap()
+            .flatten()
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -237,7 +237,8 @@ fn from_tag_releases_what_a_tag_points_to_even_an_oci_index() {
         .args(["release", "v4", "--from-tag", "multi"])
         .expect(1);
     assert!(
-        out.stderr.contains("api: nothing to release: no tag `multi` in"),
+        out.stderr
+            .contains("api: nothing to release: no tag `multi` in"),
         "{}",
         out.stderr
     );
