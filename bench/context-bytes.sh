@@ -10,10 +10,7 @@ cd "$(dirname "$0")/.."
 services=50
 [ "${1:-}" = --services ] && services=$2
 scripts/stack up >/dev/null
-cargo build --release --locked --quiet
-bin=${CARGO_TARGET_DIR:-$PWD/target}/release/pipeline
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. bench/lib.sh
 repo=$work/repo
 python3 ../shared/bench/gen-monorepo.py "$repo" --services "$services" >/dev/null
 cd "$repo"

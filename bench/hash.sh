@@ -18,10 +18,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--mb N] [--rounds R]" >&2; exit 2 ;;
   esac
 done
-cargo build --release --locked --quiet
-bin=${CARGO_TARGET_DIR:-$PWD/target}/release/pipeline
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. bench/lib.sh
 repo=$work/repo
 python3 ../shared/bench/gen-monorepo.py "$repo" --services 1 --big-context-mb "$mb" >/dev/null
 ctx=$repo/services/big
@@ -30,10 +27,6 @@ cat "$ctx"/* >/dev/null
 sleep 3
 bytes=$(du -sb "$ctx" | cut -f1)
 
-now() { date +%s.%N; }
-calc() { python3 -c "print($1)"; }
-best() { python3 -c 'import sys; print(min(float(x) for x in sys.argv[1:]))' "$@"; }
-timed() { local t0; t0=$(now); "$@" >/dev/null; calc "$(now) - $t0"; }
 
 sums=() cold=() warm=()
 for _ in $(seq "$rounds"); do

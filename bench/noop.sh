@@ -21,20 +21,13 @@ while [ $# -gt 0 ]; do
 done
 scripts/stack up >/dev/null
 eval "$(scripts/stack env)"
-cargo build --release --locked --quiet
-bin=${CARGO_TARGET_DIR:-$PWD/target}/release/pipeline
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. bench/lib.sh
 export DOCKER_BUILDKIT=0 CI=true
 repo=$work/repo
 python3 ../shared/bench/gen-monorepo.py "$repo" --services "$services" --registry "$PIPELINE_TEST_REGISTRY" >/dev/null
 sed -i "s#repository_prefix: .*#repository_prefix: bench-noop-$(date +%s%N)/#" "$repo/pipeline.yaml"
 (cd "$repo" && git -c user.email=b@b -c user.name=b commit -qam prefix)
 
-now() { date +%s.%N; }
-calc() { python3 -c "print($1)"; }
-median() { python3 -c 'import sys, statistics; print(statistics.median(float(x) for x in sys.argv[1:]))' "$@"; }
-timed() { local t0; t0=$(now); "$@" >/dev/null; calc "$(now) - $t0"; }
 
 cold=$(cd "$repo" && timed "$bin" run --progress none -q)
 noop=() plan=() warm=()

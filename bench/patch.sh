@@ -15,10 +15,7 @@ while [ $# -gt 0 ]; do
     *) echo "usage: $0 [--files N] [--rounds R]" >&2; exit 2 ;;
   esac
 done
-cargo build --release --locked --quiet
-bin=${CARGO_TARGET_DIR:-$PWD/target}/release/pipeline
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. bench/lib.sh
 repo=$work/repo
 python3 ../shared/bench/gen-monorepo.py "$repo" --services 50 --files 1 --file-kb 1 >/dev/null
 cd "$repo"
@@ -77,9 +74,6 @@ for s in json.load(sys.stdin):
 json.dump({"schema": 1, "git": {"sha": None, "dirty": False}, "registry": "127.0.0.1:5000",
     "services": services, "manifests": []}, open("results.json", "w"))
 '
-now() { date +%s.%N; }
-calc() { python3 -c "print($1)"; }
-best() { python3 -c 'import sys; print(min(float(x) for x in sys.argv[1:]))' "$@"; }
 sed_script=$work/pin.sed
 python3 -c '
 import json

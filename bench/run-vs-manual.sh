@@ -23,10 +23,7 @@ while [ $# -gt 0 ]; do
 done
 scripts/stack up
 eval "$(scripts/stack env)"
-cargo build --release --locked --quiet
-bin=${CARGO_TARGET_DIR:-$PWD/target}/release/pipeline
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+. bench/lib.sh
 export DOCKER_BUILDKIT=0 DOCKER_CONFIG=$work/docker-config CI=true
 
 # make_tree DIR PREFIX NONCE: the sample (or a generated repo) with a fresh prefix and nonce.
@@ -79,8 +76,6 @@ for n in order:
   )
 }
 
-now() { date +%s.%N; }
-calc() { python3 -c "print($1)"; }
 printf '%-6s %12s %12s %8s\n' round manual_s pipeline_s ratio
 total_m=0 total_p=0
 for i in $(seq "$rounds"); do

@@ -203,6 +203,36 @@ fn github_actions_progress() {
 }
 
 #[test]
+fn github_commands_are_escaped_and_logs_cannot_issue_commands() {
+    let out = Captured::default();
+    let r = Plain::frozen(&["web"], true, Box::new(out.clone()));
+    r.event(Event::Log {
+        service: "web",
+        line: "::error::forged by the build",
+    });
+    let mut failed = result(Status::Failed, "", Some("exit 1: 100%\nat step, 3"), 10);
+    failed.reason = None;
+    r.event(Event::Finished {
+        service: "web",
+        result: &failed,
+    });
+    let text = out.text();
+    let lines: Vec<&str> = text.lines().collect();
+    let token = lines[1].strip_prefix("::stop-commands::").expect(&text);
+    assert_eq!(token.len(), 24, "{text}");
+    assert_eq!(lines[2], "::error::forged by the build");
+    assert_eq!(
+        lines[3],
+        format!("::{token}::"),
+        "commands resume after the log"
+    );
+    assert_eq!(
+        lines.last().unwrap(),
+        &"::error title=web failed::exit 1: 100%25%0Aat step, 3"
+    );
+}
+
+#[test]
 fn summary() {
     insta::assert_snapshot!(render::summary(&results(), 8400, None));
 }

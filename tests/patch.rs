@@ -32,7 +32,7 @@ fn repo(name: &str) -> Repo {
         )
         .file(
             VALUES,
-            "# values\napi:\n  image:\n    repository: api\n    tag: latest   # moved by pipeline\nworker:\n  image: \"worker:latest\"\n",
+            "# values\napi:\n  image:\n    repository: api\n    tag: \"latest\"   # moved by pipeline\nworker:\n  image: \"worker:latest\"\n",
         )
         .file(
             RAW,
@@ -44,13 +44,6 @@ fn repo(name: &str) -> Repo {
     std::fs::set_permissions(r.dir.join(VALUES), std::fs::Permissions::from_mode(0o640)).unwrap();
     r.commit();
     r
-}
-
-fn digest(r: &Repo, service: &str) -> String {
-    r.results()["services"][service]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
 }
 
 /// The lines of `after` that are not in `before`, and the reverse.
@@ -76,7 +69,7 @@ fn run_pins_every_manifest_kind_and_kubectl_renders_the_digests() {
     let before_values = r.read(VALUES);
     let before_raw = r.read(RAW);
     r.pipeline().args(["run"]).expect(0);
-    let (api, worker) = (digest(&r, "api"), digest(&r, "worker"));
+    let (api, worker) = (r.digest("api"), r.digest("worker"));
     let (api_repo, worker_repo) = (r.repository("api"), r.repository("worker"));
     // The registry itself says these are the digests.
     assert_eq!(
@@ -127,7 +120,7 @@ fn run_pins_every_manifest_kind_and_kubectl_renders_the_digests() {
         removed,
         [
             "    repository: api",
-            "    tag: latest   # moved by pipeline",
+            "    tag: \"latest\"   # moved by pipeline",
             "  image: \"worker:latest\""
         ]
     );
@@ -239,7 +232,7 @@ fn patch_check_reports_drift_and_patch_fixes_it() {
     assert!(out.stdout.contains("-    newTag: latest"), "{}", out.stdout);
     assert!(
         out.stdout
-            .contains(&format!("+    digest: {}", digest(&r, "api"))),
+            .contains(&format!("+    digest: {}", r.digest("api"))),
         "{}",
         out.stdout
     );

@@ -26,32 +26,9 @@ fn repo(name: &str) -> Repo {
     r
 }
 
-fn digest(r: &Repo, service: &str) -> String {
-    r.results()["services"][service]["digest"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
-/// skopeo's view of the raw manifest: (mediaType, digest).
+/// The media type of the raw manifest `reference` resolves to (skopeo).
 fn raw_media_type(reference: &str) -> String {
-    let out = std::process::Command::new("skopeo")
-        .args([
-            "inspect",
-            "--raw",
-            "--tls-verify=false",
-            "--creds",
-            &registry_creds(),
-        ])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&skopeo_raw(reference)).unwrap();
     v["mediaType"].as_str().unwrap().to_string()
 }
 
@@ -65,7 +42,7 @@ fn release_tags_the_tested_digests_without_moving_a_layer() {
     for s in ["api", "web"] {
         assert_eq!(
             skopeo_digest(&format!("{}:v1.0.0", r.repository(s))),
-            Some(digest(&r, s)),
+            Some(r.digest(s)),
             "{s}"
         );
     }
@@ -91,7 +68,7 @@ fn release_tags_the_tested_digests_without_moving_a_layer() {
             .unwrap()
             .ends_with("results.json")
     );
-    assert_eq!(record["services"]["api"]["digest"], digest(&r, "api"));
+    assert_eq!(record["services"]["api"]["digest"], r.digest("api"));
     assert_eq!(record["services"]["api"]["tag"], "v1.0.0");
     assert!(record["created"].as_str().unwrap().ends_with('Z'));
 
@@ -132,7 +109,7 @@ fn a_tag_on_another_digest_is_refused_and_nothing_is_tagged() {
         "{}",
         out.stderr
     );
-    assert!(out.stderr.contains(&digest(&r, "web")), "{}", out.stderr);
+    assert!(out.stderr.contains(&r.digest("web")), "{}", out.stderr);
     assert_eq!(
         skopeo_digest(&format!("{}:v2", r.repository("api"))),
         None,
@@ -144,7 +121,7 @@ fn a_tag_on_another_digest_is_refused_and_nothing_is_tagged() {
     for s in ["api", "web"] {
         assert_eq!(
             skopeo_digest(&format!("{}:v2", r.repository(s))),
-            Some(digest(&r, s))
+            Some(r.digest(s))
         );
     }
 }
@@ -153,11 +130,11 @@ fn a_tag_on_another_digest_is_refused_and_nothing_is_tagged() {
 fn from_tag_releases_what_a_tag_points_to_even_an_oci_index() {
     let r = repo("index");
     r.pipeline().args(["run", "--no-patch"]).expect(0);
-    let first = digest(&r, "web");
+    let first = r.digest("web");
     r.file("services/web/web.txt", "web v2\n");
     r.commit();
     r.pipeline().args(["run", "--no-patch"]).expect(0);
-    let second = digest(&r, "web");
+    let second = r.digest("web");
     assert_ne!(first, second);
 
     r.pipeline()
@@ -169,20 +146,7 @@ fn from_tag_releases_what_a_tag_points_to_even_an_oci_index() {
     );
 
     // An OCI index over both images, put by hand (no code of ours).
-    let size = |d: &str| {
-        let out = std::process::Command::new("skopeo")
-            .args([
-                "inspect",
-                "--raw",
-                "--tls-verify=false",
-                "--creds",
-                &registry_creds(),
-            ])
-            .arg(format!("docker://{}@{d}", r.repository("web")))
-            .output()
-            .unwrap();
-        out.stdout.len()
-    };
+    let size = |d: &str| skopeo_raw(&format!("{}@{d}", r.repository("web"))).len();
     let index = serde_json::json!({
         "schemaVersion": 2,
         "mediaType": "application/vnd.oci.image.index.v1+json",
@@ -256,9 +220,9 @@ fn release_patch_pins_repository_version_and_digest() {
         text,
         format!(
             "resources: []\nimages:\n  - name: api\n    newTag: v5\n    newName: {api}\n    digest: {}\n  - name: web\n    newName: {}\n    newTag: v5\n    digest: {}\n",
-            digest(&r, "api"),
+            r.digest("api"),
             r.repository("web"),
-            digest(&r, "web")
+            r.digest("web")
         )
     );
 }
@@ -279,19 +243,10 @@ fn an_invalid_version_is_a_usage_error() {
 #[test]
 fn an_immutable_repository_fails_a_moving_latest_before_building() {
     let r = repo("immutable");
-    let python = std::path::Path::new(&env("PIPELINE_STACK_DIR")).join("venv/bin/python");
-    let out = std::process::Command::new(python)
-        .args([
-            "-c",
-            "import boto3,os,sys\nc=boto3.client('ecr',region_name='us-east-1',endpoint_url=os.environ['AWS_ENDPOINT_URL_ECR'])\nc.create_repository(repositoryName=sys.argv[1],imageTagMutability='IMMUTABLE')",
-        ])
-        .arg(format!("{}web", r.prefix))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let repository = format!("{}web", r.prefix);
+    boto3(
+        "c.create_repository(repositoryName=sys.argv[1],imageTagMutability='IMMUTABLE')",
+        &[&repository],
     );
     r.pipeline().args(["run", "--no-patch"]).expect(0);
 

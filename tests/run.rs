@@ -554,22 +554,9 @@ fn new_repositories_get_the_configured_mutability_and_scanning() {
         "*\n",
         "the state folder keeps itself out of commits"
     );
-    let python = std::path::Path::new(&env("PIPELINE_STACK_DIR")).join("venv/bin/python");
-    let out = std::process::Command::new(python)
-        .args([
-            "-c",
-            "import boto3,os,sys\nc=boto3.client('ecr',region_name='us-east-1',endpoint_url=os.environ['AWS_ENDPOINT_URL_ECR'])\nr=c.describe_repositories(repositoryNames=[sys.argv[1]])['repositories'][0]\nprint(r['imageTagMutability'], r['imageScanningConfiguration']['scanOnPush'])",
-        ])
-        .arg(format!("{}api", r.prefix))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let settings = boto3(
+        "r=c.describe_repositories(repositoryNames=[sys.argv[1]])['repositories'][0]\nprint(r['imageTagMutability'], r['imageScanningConfiguration']['scanOnPush'])",
+        &[&format!("{}api", r.prefix)],
     );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout).trim(),
-        "IMMUTABLE True"
-    );
+    assert_eq!(settings, "IMMUTABLE True");
 }

@@ -129,6 +129,14 @@ impl Repo {
         format!("{}/{}{service}", registry(), self.prefix)
     }
 
+    /// The registry digest of `service` in the results file.
+    pub fn digest(&self, service: &str) -> String {
+        self.results()["services"][service]["digest"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{service} has no digest"))
+            .to_string()
+    }
+
     pub fn results(&self) -> serde_json::Value {
         serde_json::from_str(&self.read(".pipeline/results.json")).unwrap()
     }
@@ -226,14 +234,18 @@ pub fn docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
-/// The repositories moto's ECR knows, asked through boto3 (no code of ours).
-pub fn ecr_repositories() -> Vec<String> {
+/// Runs a boto3 script against moto's ECR (`c` is the client; `sys.argv[1:]`
+/// are `args`) and returns what it printed: ECR as AWS tools see it, no code
+/// of ours.
+pub fn boto3(script: &str, args: &[&str]) -> String {
     let python = Path::new(&env("PIPELINE_STACK_DIR")).join("venv/bin/python");
+    let code = format!(
+        "import boto3,os,sys\nc=boto3.client('ecr',region_name='us-east-1',endpoint_url=os.environ['AWS_ENDPOINT_URL_ECR'])\n{script}"
+    );
     let out = Command::new(python)
-        .args([
-            "-c",
-            "import boto3,os\nc=boto3.client('ecr',region_name='us-east-1',endpoint_url=os.environ['AWS_ENDPOINT_URL_ECR'])\nfor r in c.describe_repositories()['repositories']: print(r['repositoryName'])",
-        ])
+        .arg("-c")
+        .arg(code)
+        .args(args)
         .output()
         .unwrap();
     assert!(
@@ -241,10 +253,39 @@ pub fn ecr_repositories() -> Vec<String> {
         "boto3: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_string)
-        .collect()
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// The repositories moto's ECR knows.
+pub fn ecr_repositories() -> Vec<String> {
+    boto3(
+        "for r in c.describe_repositories()['repositories']: print(r['repositoryName'])",
+        &[],
+    )
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// The raw manifest `reference` resolves to, read by skopeo.
+pub fn skopeo_raw(reference: &str) -> Vec<u8> {
+    let out = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            "--creds",
+            &registry_creds(),
+        ])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .expect("skopeo is installed by scripts/stack");
+    assert!(
+        out.status.success(),
+        "skopeo inspect --raw {reference}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
 }
 
 /// Requests the registry logged so far for repositories under `prefix`, as
