@@ -3,10 +3,10 @@
 //! to the engine and the registry, execute, write the results, render.
 
 use std::path::{Path, PathBuf};
-
-use futures::StreamExt;
 use std::sync::Arc;
 use std::time::Instant;
+
+use futures::StreamExt;
 
 use crate::auth::{self, Auth};
 use crate::cli::{
@@ -109,7 +109,12 @@ fn init(globals: &Globals) -> Result<(), Error> {
         .unwrap_or_else(|| "app".into());
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
     let text = crate::init::render(&found, &format!("{name}/"), &region);
-    std::fs::write(path, &text)
+    // `create_new`: a file that appeared meanwhile is still not overwritten.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
         .map_err(|e| Error::Environment(format!("writing {}: {e}", path.display())))?;
     if !globals.quiet {
         eprintln!(
