@@ -261,8 +261,8 @@ impl Executor<'_> {
 
     /// Looks up the content tag: the digest when the image is already there
     /// (`cached`); otherwise makes sure the repository exists and returns
-    /// `None`: it must be built. Done for every service in one parallel batch before any
-    /// build, so builds then start in plan order.
+    /// `None`: it must be built. Done for every service in one parallel
+    /// batch before any build, so builds then start in plan order.
     async fn prepare(&self, step: &Step) -> Prepared {
         let (registry, ecr) = match &self.target {
             Target::Registry { registry, ecr, .. } => (registry, ecr),
