@@ -37,23 +37,7 @@ for _ in $(seq "$rounds"); do
 done
 # The manual loop: one `docker build` per service, in requires order, with
 # the settings pipeline would use (read from `pipeline services`).
-(cd "$repo" && "$bin" services --output json) | python3 -c '
-import json, sys, shlex
-services = {s["name"]: s for s in json.load(sys.stdin)}
-done, order = set(), []
-while len(order) < len(services):
-    for n, s in sorted(services.items()):
-        if n not in done and all(r in done for r in s["requires"]):
-            done.add(n); order.append(n)
-for n in order:
-    s = services[n]
-    args = ["docker", "build", "-q", "-f", s["dockerfile"], "-t", "bench-warm/" + n + ":latest"]
-    for r in s["requires"]:
-        arg = "".join(c.upper() if c.isalnum() else "_" for c in r) + "_IMAGE"
-        args += ["--build-arg", arg + "=bench-warm/" + r + ":latest"]
-    args.append(s["context"])
-    print(" ".join(map(shlex.quote, args)) + " >/dev/null 2>&1")
-' > "$work/docker-loop.sh"
+(cd "$repo" && "$bin" services --output json) | python3 bench/manual-loop.py bench-warm > "$work/docker-loop.sh"
 (cd "$repo" && bash -e "$work/docker-loop.sh")   # warms the layer cache
 for _ in $(seq "$rounds"); do
   warm+=("$(cd "$repo" && timed bash -e "$work/docker-loop.sh")")

@@ -24,6 +24,7 @@ done
 scripts/stack up
 eval "$(scripts/stack env)"
 . bench/lib.sh
+loop_py=$PWD/bench/manual-loop.py
 export DOCKER_BUILDKIT=0 DOCKER_CONFIG=$work/docker-config CI=true
 
 # make_tree DIR PREFIX NONCE: the sample (or a generated repo) with a fresh prefix and nonce.
@@ -34,7 +35,7 @@ make_tree() {
     sed -i "s#repository_prefix: .*#repository_prefix: $prefix#" "$dir/pipeline.yaml"
   else
     mkdir -p "$dir"
-    cp -r services libs k8s pipeline.yaml .dockerignore "$dir/"
+    cp -r services libs k8s charts pipeline.yaml .dockerignore "$dir/"
     sed -i "s#repository_prefix: .*#repository_prefix: $prefix#" "$dir/pipeline.yaml"
   fi
   for f in "$dir"/services/*/Dockerfile; do
@@ -51,27 +52,7 @@ manual() {
   (
     cd "$dir"
     echo "$PIPELINE_TEST_REGISTRY_PASSWORD" | docker login -u "$PIPELINE_TEST_REGISTRY_USER" --password-stdin "$PIPELINE_TEST_REGISTRY" >/dev/null 2>&1
-    "$bin" services --output json | python3 -c '
-import json, sys, shlex
-services = {s["name"]: s for s in json.load(sys.stdin)}
-done, order = set(), []
-while len(order) < len(services):
-    for n, s in sorted(services.items()):
-        if n not in done and all(r in done for r in s["requires"]):
-            done.add(n); order.append(n)
-reg = sys.argv[1]
-for n in order:
-    s = services[n]
-    ref = reg + "/" + s["repository"] + ":latest"
-    args = ["docker", "build", "-q", "-f", s["dockerfile"], "-t", ref]
-    if s.get("target"): args += ["--target", s["target"]]
-    for k, v in s.get("build_args", {}).items(): args += ["--build-arg", k + "=" + v]
-    for r in s["requires"]:
-        arg = "".join(c.upper() if c.isalnum() else "_" for c in r) + "_IMAGE"
-        args += ["--build-arg", arg + "=" + reg + "/" + services[r]["repository"] + ":latest"]
-    args.append(s["context"])
-    print(" ".join(map(shlex.quote, args)) + " >/dev/null 2>&1 && docker push -q " + shlex.quote(ref) + " >/dev/null")
-' "$PIPELINE_TEST_REGISTRY" > "$dir/manual.sh"
+    "$bin" services --output json | python3 "$loop_py" "$PIPELINE_TEST_REGISTRY" --push > "$dir/manual.sh"
     bash -e "$dir/manual.sh"
   )
 }
