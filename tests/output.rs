@@ -10,8 +10,8 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 
 use common::*;
-use pipeline::progress::Plain;
-use pipeline::render;
+use pipeline::report::progress::Plain;
+use pipeline::report::render;
 use pipeline::report::{
     Event, GitSummary, ManifestResult, Reporter, Results, SCHEMA, ServiceResult, Stage, Status,
 };

@@ -213,8 +213,8 @@ pub fn patched(changes: &[crate::patch::FileChange]) -> String {
 }
 
 /// A release: what happened to each service's tag.
-pub fn release(record: &crate::release::Record) -> String {
-    use crate::release::Action;
+pub fn release(record: &crate::push::release::Record) -> String {
+    use crate::push::release::Action;
     let rows: Vec<Vec<String>> = record
         .services
         .iter()

@@ -6,20 +6,26 @@
 //! build args, platform and the input digests of required services, behind a
 //! format version so that a change of this recipe changes every digest.
 
+pub mod context;
+pub mod git;
+pub mod index;
+pub mod record;
+pub mod tags;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::config::Config;
-use crate::context::{ContextError, Kind, Listing};
 use crate::discover::Service;
 use crate::dockerfile::{self, Reach};
-use crate::git::GitInfo;
-use crate::index::{FileDigest, FileIndex, HashError};
-use crate::inputs::{self, Change, InputRecord, Key};
+use crate::plan::context::{ContextError, Kind, Listing};
+use crate::plan::git::GitInfo;
+use crate::plan::index::{FileDigest, FileIndex, HashError};
+use crate::plan::record::{Change, InputRecord, Key};
+use crate::plan::tags::TagValues;
 use crate::report::{Results, Status};
-use crate::tags::{self, TagValues};
 
 /// Bumped whenever the recipe below changes, so old content tags are not reused.
 const DIGEST_FORMAT: &[u8] = b"pipeline-input-v2\n";
@@ -281,7 +287,7 @@ pub fn plan(
                 // Pushed: a `--no-push` build is not in any registry.
                 succeeded: matches!(last.status, Status::Built | Status::Cached)
                     && last.digest.is_some(),
-                changes: inputs::load(previous.state_dir, &last.input_digest)
+                changes: record::load(previous.state_dir, &last.input_digest)
                     .map(|before| record.changes_since(&before)),
             });
         input_digests.insert(name.clone(), input_digest.clone());

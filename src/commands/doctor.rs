@@ -7,11 +7,11 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::auth::{self, Auth};
+use crate::build::engine::DockerEngine;
 use crate::config::Config;
 use crate::discover;
-use crate::ecr::Ecr;
-use crate::engine::DockerEngine;
 use crate::patch::{self, Pinned};
+use crate::push::ecr::Ecr;
 use crate::registry::{HttpRegistry, Registry};
 
 /// One check's outcome.

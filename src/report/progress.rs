@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use console::Style;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::render::short_digest;
+use crate::report::render::short_digest;
 use crate::report::{Event, Reporter, ServiceResult, Status};
 
 /// The service column for lines that belong to no service.

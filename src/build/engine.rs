@@ -17,7 +17,7 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 
-use crate::context::Listing;
+use crate::plan::context::Listing;
 use crate::secret::Credentials;
 
 #[derive(Debug, thiserror::Error)]

@@ -1,13 +1,15 @@
 //! The build stage of one service: build args, labels, the streamed context,
 //! and a log that goes to `.pipeline/logs/<service>.log`.
 
+pub mod engine;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
 use std::path::Path;
 
-use crate::engine::{BuildLine, BuildRequest, Engine, EngineError};
-use crate::git::GitInfo;
+use crate::build::engine::{BuildLine, BuildRequest, Engine, EngineError};
 use crate::plan::Step;
+use crate::plan::git::GitInfo;
 use crate::report::{Event, Reporter};
 use crate::secret::Credentials;
 

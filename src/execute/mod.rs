@@ -16,12 +16,12 @@ use futures::StreamExt;
 use tokio::sync::{Semaphore, watch};
 
 use crate::auth::Auth;
+use crate::build::engine::{Engine, EngineError};
 use crate::build::{self, BuildInputs, ServiceLog};
 use crate::config::{NewRepository, TagMutability};
-use crate::ecr::Ecr;
-use crate::engine::{Engine, EngineError};
 use crate::plan::{Found, Plan, Step};
 use crate::push;
+use crate::push::ecr::Ecr;
 use crate::registry::{Registry, RegistryError};
 use crate::report::{Event, Reporter, ServiceResult, Stage, Status};
 
@@ -546,6 +546,6 @@ pub async fn stuck_tag(
 fn immutable_message(repository: &str, tag: &str, digest: &str) -> String {
     format!(
         "tag `{tag}` already points to {} in the IMMUTABLE repository {repository} and cannot move to the new image; remove `{tag}` from `tags:` or make the repository's tags MUTABLE",
-        crate::render::short_digest(digest)
+        crate::report::render::short_digest(digest)
     )
 }

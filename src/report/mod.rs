@@ -5,6 +5,9 @@
 //! [`Reporter`] is the narrow boundary the core reports progress through: it
 //! never writes to the terminal itself; the CLI layer decides how events look.
 
+pub mod progress;
+pub mod render;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::Path;

@@ -3,11 +3,14 @@
 //! registry with a manifest PUT of the very same bytes, so no layer moves
 //! twice and the digest cannot change between tags.
 
+pub mod ecr;
+pub mod release;
+
 use std::collections::HashMap;
 
 use crate::auth::Auth;
 use crate::build::ServiceLog;
-use crate::engine::{Engine, EngineError, PushOutput};
+use crate::build::engine::{Engine, EngineError, PushOutput};
 use crate::registry::{Registry, RegistryError};
 
 /// Pushes `<host>/<repository>:<tag>` and returns the digest the registry

@@ -2,6 +2,9 @@
 //! checked before a side effect (config, services, plan, tags), then connect
 //! to the engine and the registry, execute, write the results, render.
 
+pub mod doctor;
+pub mod init;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,25 +17,25 @@ use crate::cli::{
 };
 use crate::config::{Config, Pin, TagMutability};
 use crate::discover::{self, Service};
-use crate::doctor;
-use crate::ecr::Ecr;
-use crate::engine::DockerEngine;
+
+use crate::build::engine::DockerEngine;
 use crate::error::Error;
-use crate::git::GitInfo;
-use crate::index::FileIndex;
-use crate::inputs;
+use crate::execute::{Executor, LocalTags, Options, Target};
 use crate::patch::{self, FileChange, Pinned};
+use crate::plan::git::GitInfo;
+use crate::plan::index::FileIndex;
+use crate::plan::record;
+use crate::plan::tags;
 use crate::plan::{self, Found, Plan, Previous, STATE_DIR};
-use crate::progress;
+use crate::push::ecr::Ecr;
+use crate::push::release;
 use crate::registry::{HttpRegistry, Registry, RegistryError};
-use crate::release;
-use crate::render;
+use crate::report::progress;
+use crate::report::render;
 use crate::report::{
     Event, GitSummary, ManifestResult, PlanReport, PlannedService, Reporter, Results, SCHEMA,
     Silent,
 };
-use crate::run::{Executor, LocalTags, Options, Target};
-use crate::tags;
 
 pub async fn execute(invocation: Invocation) -> Result<(), Error> {
     let globals = &invocation.globals;
@@ -90,7 +93,7 @@ fn init(globals: &Globals) -> Result<(), Error> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let found = crate::init::scan(root);
+    let found = crate::commands::init::scan(root);
     let name = std::fs::canonicalize(root)
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_lowercase()))
@@ -108,7 +111,7 @@ fn init(globals: &Globals) -> Result<(), Error> {
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| "app".into());
     let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
-    let text = crate::init::render(&found, &format!("{name}/"), &region);
+    let text = crate::commands::init::render(&found, &format!("{name}/"), &region);
     // `create_new`: a file that appeared meanwhile is still not overwritten.
     std::fs::OpenOptions::new()
         .write(true)
@@ -191,7 +194,7 @@ async fn connect_registry(config: &Config) -> Result<(String, Arc<Auth>, Option<
     let configured_host = config.registry.host.as_ref().map(|h| h.value.clone());
     match &config.registry.ecr {
         Some(settings) => {
-            let env = |e: crate::ecr::EcrError| Error::Environment(e.to_string());
+            let env = |e: crate::push::ecr::EcrError| Error::Environment(e.to_string());
             let ecr = Ecr::connect(settings).await.map_err(env)?;
             let login = ecr.login().await.map_err(env)?;
             let host = configured_host.unwrap_or(login.host);
@@ -616,7 +619,7 @@ async fn run(
         .steps
         .iter()
         .map(|s| (s.input_digest.as_str(), &s.record));
-    if let Err(e) = inputs::store(&state, records, &[]) {
+    if let Err(e) = record::store(&state, records, &[]) {
         eprintln!("warning: recording the inputs in {}: {e}", state.display());
     }
     reporter.done();
@@ -777,7 +780,7 @@ async fn show_plan(
                     None => false,
                 };
                 let problem = match immutable {
-                    true => crate::run::stuck_tag(registry, step)
+                    true => crate::execute::stuck_tag(registry, step)
                         .await
                         .map_err(|e| env(step, e.to_string()))?,
                     false => None,

@@ -396,7 +396,7 @@ impl Config {
             ));
         }
         for tag in &self.tags {
-            crate::tags::check_template(&tag.value).map_err(|m| self.error(tag.loc, m))?;
+            crate::plan::tags::check_template(&tag.value).map_err(|m| self.error(tag.loc, m))?;
         }
         Ok(())
     }

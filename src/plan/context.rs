@@ -21,7 +21,7 @@ use walkdir::WalkDir;
 
 use crate::dockerfile::Sources;
 use crate::ignore::DockerIgnore;
-use crate::index::FileDigest;
+use crate::plan::index::FileDigest;
 
 /// The name the Dockerfile gets in the tar when it lies outside the context.
 const OUTSIDE_DOCKERFILE: &str = ".pipeline.Dockerfile";
@@ -397,7 +397,7 @@ fn write_tar<W: Write>(listing: &Listing, writer: W) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::index::FileIndex;
+    use crate::plan::index::FileIndex;
     use std::fs;
 
     fn tree(name: &str) -> PathBuf {
