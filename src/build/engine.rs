@@ -31,8 +31,12 @@ pub enum EngineError {
         step: Option<String>,
         message: String,
     },
-    #[error("{message}")]
-    Push { message: String, unauthorized: bool },
+    #[error("{0}")]
+    Push(String),
+    /// The registry refused the login; the daemon says so only in words,
+    /// which [`push_error`] reads once, here.
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("{0}")]
     Api(String),
 }
@@ -251,19 +255,10 @@ impl Engine for DockerEngine {
         let creds = credentials.map(|c| docker_credentials(host, &c));
         let mut stream = self.docker.push_image(repository, Some(options), creds);
         while let Some(item) = stream.next().await {
-            let info = item.map_err(|e| {
-                let message = e.to_string();
-                EngineError::Push {
-                    unauthorized: is_unauthorized(&message),
-                    message,
-                }
-            })?;
+            let info = item.map_err(|e| push_error(e.to_string()))?;
             if let Some(detail) = info.error_detail {
                 let message = detail.message.unwrap_or_else(|| "push failed".into());
-                return Err(EngineError::Push {
-                    unauthorized: is_unauthorized(&message),
-                    message,
-                });
+                return Err(push_error(message));
             }
             // Per-layer progress is for the progress view; the log gets the
             // rest. bollard's type drops the layer id, so layers are told
@@ -311,11 +306,16 @@ fn strip_ansi(line: &str) -> String {
     out
 }
 
-fn is_unauthorized(message: &str) -> bool {
+/// A push failure as the daemon words it, typed.
+fn push_error(message: String) -> EngineError {
     let m = message.to_ascii_lowercase();
-    m.contains("unauthorized")
+    let unauthorized = m.contains("unauthorized")
         || m.contains("authentication required")
-        || m.contains("no basic auth credentials")
+        || m.contains("no basic auth credentials");
+    match unauthorized {
+        true => EngineError::Unauthorized(message),
+        false => EngineError::Push(message),
+    }
 }
 
 #[cfg(test)]

@@ -4,15 +4,34 @@
 //! failure.
 
 use std::path::Path;
-use std::sync::Arc;
 
-use crate::auth::{self, Auth};
+use super::stdout;
 use crate::build::engine::DockerEngine;
+use crate::cli::{Globals, Output};
 use crate::config::Config;
 use crate::discover;
+use crate::error::Error;
 use crate::patch::{self, Pinned};
+use crate::push::connect::{self, Connection};
 use crate::push::ecr::Ecr;
-use crate::registry::{HttpRegistry, Registry};
+use crate::registry::Registry;
+
+/// `pipeline doctor`: the checks, as text or JSON; exit 1 when one failed.
+pub(super) async fn command(globals: &Globals) -> Result<(), Error> {
+    let checks = run(&globals.config).await;
+    match globals.output {
+        Output::Json => stdout(&to_json(&checks))?,
+        Output::Text => stdout(&render(&checks))?,
+    }
+    let failed = checks
+        .iter()
+        .filter(|(_, c)| matches!(c, Check::Fail { .. }))
+        .count();
+    match failed {
+        0 => Ok(()),
+        n => Err(Error::Checks(n)),
+    }
+}
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,25 +103,19 @@ pub async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
         return checks;
     };
 
-    let mut login: Option<(String, Arc<Auth>)> = None;
+    let mut login: Option<Connection> = None;
+    let configured_host = config.registry.host.as_ref().map(|h| h.value.as_str());
     match &config.registry.ecr {
         Some(settings) => match Ecr::connect(settings).await {
-            Ok(ecr) => {
+            Ok(_) => {
                 checks.push(("aws", Check::Pass(aws_source(settings.region.as_deref()))));
-                match ecr.login().await {
-                    Ok(l) => {
-                        let host = config
-                            .registry
-                            .host
-                            .as_ref()
-                            .map(|h| h.value.clone())
-                            .unwrap_or(l.host.clone());
+                match connect::ecr(settings, configured_host).await {
+                    Ok(connection) => {
                         checks.push((
                             "ecr",
-                            Check::Pass(format!("login for {}; images go to {host}", l.host)),
+                            Check::Pass(format!("login; images go to {}", connection.host)),
                         ));
-                        let auth = Auth::new(Some(l.credentials), Some(Box::new(ecr.clone())));
-                        login = Some((host, Arc::new(auth)));
+                        login = Some(connection);
                     }
                     Err(e) => checks.push((
                         "ecr",
@@ -119,28 +132,21 @@ pub async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
             }
         },
         None => {
-            let host = config
-                .registry
-                .host
-                .as_ref()
-                .map(|h| h.value.clone())
-                .unwrap_or_default();
             checks.push((
                 "aws",
                 Check::Skipped("no registry.ecr: a plain registry".into()),
             ));
             checks.push(("ecr", Check::Skipped("no registry.ecr".into())));
-            let auth = Auth::new(auth::from_docker_config(&host), None);
-            login = Some((host, Arc::new(auth)));
+            login = Some(connect::plain(configured_host.unwrap_or_default()));
         }
     }
     checks.push((
         "registry",
         match &login {
-            Some((host, auth)) => match HttpRegistry::new(host, auth.clone()).ping().await {
-                Ok(()) => Check::Pass(format!("{host} accepts the login")),
+            Some(connection) => match connection.registry().ping().await {
+                Ok(()) => Check::Pass(format!("{} accepts the login", connection.host)),
                 Err(e) => fail(
-                    format!("{host}: {e}"),
+                    format!("{}: {e}", connection.host),
                     "check registry.host, that the registry runs, and the login (`docker login` for a plain registry)",
                 ),
             },
@@ -155,7 +161,7 @@ pub async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
         } else {
             let host = login
                 .as_ref()
-                .map(|(h, _)| h.as_str())
+                .map(|c| c.host.as_str())
                 .unwrap_or("registry");
             let pins: Vec<Pinned> = services
                 .iter()

@@ -7,8 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use crate::cli::Globals;
 use crate::discover::image_arg;
 use crate::dockerfile::{self, Reach};
+use crate::error::Error;
 
 /// What `init` found.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -204,4 +206,55 @@ pub fn render(found: &Found, prefix: &str, region: &str) -> String {
     }
     out.push_str(&commented("  pin: digest", "or tag+digest"));
     out
+}
+
+/// `pipeline init`: writes the config file, never over an existing one.
+pub(super) fn command(globals: &Globals) -> Result<(), Error> {
+    let path = &globals.config;
+    if path.exists() {
+        return Err(Error::Usage(format!(
+            "{} already exists; init never overwrites it (remove it, or pass --config NEW.yaml)",
+            path.display()
+        )));
+    }
+    let root = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let found = scan(root);
+    let name = std::fs::canonicalize(root)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().to_lowercase()))
+        .map(|n| {
+            n.chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() || c == '-' {
+                        c
+                    } else {
+                        '-'
+                    }
+                })
+                .collect::<String>()
+        })
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "app".into());
+    let region = std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".into());
+    let text = render(&found, &format!("{name}/"), &region);
+    // `create_new`: a file that appeared meanwhile is still not overwritten.
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .and_then(|mut f| std::io::Write::write_all(&mut f, text.as_bytes()))
+        .map_err(|e| Error::Environment(format!("writing {}: {e}", path.display())))?;
+    if !globals.quiet {
+        eprintln!(
+            "wrote {}: {} services, {} overlays, {} values files; check it, then `pipeline plan --offline`",
+            path.display(),
+            found.services.len(),
+            found.overlays.len(),
+            found.values.len()
+        );
+    }
+    Ok(())
 }

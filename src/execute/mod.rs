@@ -1,10 +1,11 @@
-//! Executes a plan. First one parallel batch of registry look-ups (and ECR
-//! repository checks) decides what is cached; then every service runs as its
-//! own future, waiting for its requirements' images, bounded by one semaphore
-//! for builds (`build.jobs`) and one for pushes (`build.push_jobs`), so pushes
-//! overlap other services' builds. After every service has its content tag,
-//! the other tags are added; when any service failed they are not, so a
-//! failed run leaves `latest` where it was.
+//! Executes a decided plan (see `plan::resolve`): every service runs as its
+//! own future, waiting for its requirements' images, bounded by one
+//! semaphore for builds (`build.jobs`) and one for pushes
+//! (`build.push_jobs`), so pushes overlap other services' builds. Missing
+//! ECR repositories are created first, in one batch, so builds start in plan
+//! order. After every service has its content tag, the other tags are added;
+//! when any service failed they are not, so a failed run leaves `latest`
+//! where it was.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -18,12 +19,16 @@ use tokio::sync::{Semaphore, watch};
 use crate::auth::Auth;
 use crate::build::engine::{Engine, EngineError};
 use crate::build::{self, BuildInputs, ServiceLog};
-use crate::config::{NewRepository, TagMutability};
-use crate::plan::{Found, Plan, Step};
-use crate::push;
-use crate::push::ecr::Ecr;
-use crate::registry::{Registry, RegistryError};
+use crate::config::NewRepository;
+use crate::plan::resolve::{Action, Cached, Decided, LookupError};
+use crate::plan::{Plan, Step};
+use crate::push::ecr::{EcrError, Repositories};
+use crate::push::{self, PushError, TagError};
+use crate::registry::Registry;
 use crate::report::{Event, Reporter, ServiceResult, Stage, Status};
+
+#[cfg(test)]
+mod tests;
 
 /// Where images go.
 pub enum Target {
@@ -32,9 +37,8 @@ pub enum Target {
         host: String,
         registry: Arc<dyn Registry>,
         auth: Arc<Auth>,
-        /// ECR, to make sure repositories exist, and how to create missing
-        /// ones (`None`: do not).
-        ecr: Option<(Ecr, Option<NewRepository>)>,
+        /// ECR, to create missing repositories, and how (`None`: do not).
+        repositories: Option<(Arc<dyn Repositories>, Option<NewRepository>)>,
     },
     /// Build into the local engine only; each image is also tagged
     /// `<repository>:<tag>` for every tag here (`dev` for `pipeline build`).
@@ -52,9 +56,6 @@ pub enum LocalTags {
 pub struct Options {
     pub jobs: usize,
     pub push_jobs: usize,
-    pub force: bool,
-    /// Services built even when their image exists (`pipeline build NAME`).
-    pub rebuild: Vec<String>,
     pub keep_going: bool,
     pub logs_dir: PathBuf,
     /// Configured image labels, besides the OCI ones.
@@ -69,18 +70,64 @@ pub struct Executor<'a> {
     pub reporter: &'a dyn Reporter,
 }
 
-/// A service's state before building: `Some` when its content tag is
-/// already there, or the stage that failed and why.
-type Prepared = Result<Option<Cached>, (Stage, String)>;
+/// Why a service failed, and so the stage it failed in.
+#[derive(Debug, thiserror::Error)]
+pub enum Failure {
+    #[error(transparent)]
+    LookUp(#[from] LookupError),
+    #[error(transparent)]
+    Repository(#[from] EcrError),
+    /// The plan already knew: a tag that cannot move.
+    #[error("{0}")]
+    Refused(String),
+    #[error("{}", build_message(.0))]
+    Build(EngineError),
+    #[error(transparent)]
+    Push(#[from] PushError),
+    #[error("{0}")]
+    LocalTag(EngineError),
+    #[error(transparent)]
+    Tag(#[from] TagError),
+}
 
-/// An image that need not be built.
-struct Cached {
-    /// The reference dependents build `FROM`.
-    reference: String,
-    /// The registry's manifest digest (none for an image in the local engine).
-    digest: Option<String>,
-    /// The local image ID (only for an image in the local engine).
-    image_id: Option<String>,
+impl Failure {
+    pub fn stage(&self) -> Stage {
+        match self {
+            Failure::LookUp(e) => e.stage(),
+            Failure::Repository(_) => Stage::Repository,
+            Failure::Build(_) => Stage::Build,
+            Failure::Push(_) => Stage::Push,
+            Failure::Refused(_) | Failure::LocalTag(_) | Failure::Tag(_) => Stage::Tag,
+        }
+    }
+
+    /// `build failed: at `Step 3/5 : RUN make`: …`, as the results file says it.
+    pub fn message(&self) -> String {
+        format!("{} failed: {self}", self.stage().name())
+    }
+}
+
+/// A failure with the last lines of the service's log.
+pub struct Failed {
+    failure: Failure,
+    tail: Vec<String>,
+}
+
+fn failed(failure: impl Into<Failure>, tail: Vec<String>) -> Box<Failed> {
+    Box::new(Failed {
+        failure: failure.into(),
+        tail,
+    })
+}
+
+fn build_message(e: &EngineError) -> String {
+    match e {
+        EngineError::Build {
+            step: Some(s),
+            message,
+        } => format!("at `{s}`: {message}"),
+        other => other.to_string(),
+    }
 }
 
 /// What dependents get from a required service: the reference to build
@@ -95,18 +142,13 @@ struct Shared<'a> {
     labels: HashMap<String, String>,
 }
 
+/// A decided step, or the look-up that failed for it.
+pub type Decision<'p> = Result<Decided<'p>, LookupError>;
+
 impl Executor<'_> {
-    /// Runs every step; returns one result per service.
-    pub async fn execute(&self) -> BTreeMap<String, ServiceResult> {
-        let names: Vec<&str> = self
-            .plan
-            .steps
-            .iter()
-            .map(|s| s.service.name.as_str())
-            .collect();
-        self.reporter.event(Event::Queued { services: &names });
-        let (files, millis) = self.plan.hashed;
-        self.reporter.event(Event::Hashed { files, millis });
+    /// Executes `decided` (one per step of the plan, in plan order, from
+    /// `plan::resolve::decide`); returns one result per service.
+    pub async fn execute(&self, decided: Vec<Decision<'_>>) -> BTreeMap<String, ServiceResult> {
         let shared = Shared {
             builds: Semaphore::new(self.options.jobs),
             pushes: Semaphore::new(self.options.push_jobs),
@@ -119,43 +161,27 @@ impl Executor<'_> {
                 .collect(),
             labels: build::labels(&self.plan.git, &self.options.labels),
         };
-        let prepared: Vec<Prepared> = futures::stream::iter(&self.plan.steps)
-            .map(|step| self.prepare(step))
+        let reasons: Vec<Option<String>> = decided
+            .iter()
+            .map(|d| d.as_ref().ok().map(Decided::reason))
+            .collect();
+        let ready: Vec<Result<Decided<'_>, Failure>> = futures::stream::iter(decided)
+            .map(|d| self.create_repository(d))
             .buffered(self.options.push_jobs.max(8))
             .collect()
             .await;
-        let rebuilt: HashMap<&str, bool> = self
-            .plan
-            .steps
-            .iter()
-            .zip(&prepared)
-            .map(|(s, p)| (s.service.name.as_str(), !matches!(p, Ok(Some(_)))))
-            .collect();
-        let place = match self.target {
-            Target::Registry { .. } => "registry",
-            Target::Local { .. } => "the local engine",
-        };
         let shared = &shared;
         let results: Vec<ServiceResult> =
-            futures::future::join_all(self.plan.steps.iter().zip(&prepared).map(
-                |(step, prepared)| {
-                    let found = match prepared {
-                        Ok(Some(_)) => Found::Yes,
-                        _ => Found::No,
-                    };
-                    let force =
-                        self.options.force || self.options.rebuild.contains(&step.service.name);
-                    let decision = step.decide(found, place, force, &|name| rebuilt[name]);
-                    async move {
-                        let mut result = self.run_service(step, prepared, shared).await;
-                        result.reason = Some(decision.reason);
-                        // Reported as soon as it is done, not when all are.
-                        self.reporter.event(Event::Finished {
-                            service: &step.service.name,
-                            result: &result,
-                        });
-                        result
-                    }
+            futures::future::join_all(self.plan.steps.iter().zip(ready).zip(reasons).map(
+                |((step, ready), reason)| async move {
+                    let mut result = self.run_service(step, ready, shared).await;
+                    result.reason = reason;
+                    // Reported as soon as it is done, not when all are.
+                    self.reporter.event(Event::Finished {
+                        service: &step.service.name,
+                        result: &result,
+                    });
+                    result
                 },
             ))
             .await;
@@ -180,10 +206,37 @@ impl Executor<'_> {
         results
     }
 
+    /// Creates the ECR repository of a step about to be built when the
+    /// look-up found none; done for every step in one batch before any
+    /// build, so builds then start in plan order.
+    async fn create_repository<'p>(&self, decision: Decision<'p>) -> Result<Decided<'p>, Failure> {
+        let decided = decision?;
+        let (
+            Action::Build {
+                create_repository: true,
+                ..
+            },
+            Target::Registry {
+                repositories: Some((repositories, create)),
+                ..
+            },
+        ) = (&decided.action, &self.target)
+        else {
+            return Ok(decided);
+        };
+        let name = &decided.step.service.repository;
+        self.stage(decided.step, Stage::Repository);
+        let Some(settings) = create else {
+            return Err(EcrError::Missing(name.clone()).into());
+        };
+        repositories.create(name, *settings).await?;
+        Ok(decided)
+    }
+
     async fn run_service(
         &self,
         step: &Step,
-        prepared: &Prepared,
+        ready: Result<Decided<'_>, Failure>,
         shared: &Shared<'_>,
     ) -> ServiceResult {
         let name = step.service.name.as_str();
@@ -213,7 +266,18 @@ impl Executor<'_> {
             }
         }
         let start = Instant::now();
-        let mut result = self.produce(step, prepared, required, shared, start).await;
+        let mut result = match ready {
+            Ok(decided) => {
+                self.produce(step, decided.action, required, shared, start)
+                    .await
+            }
+            Err(failure) => Err(failed(failure, Vec::new())),
+        }
+        .unwrap_or_else(|failed| {
+            let mut r = self.result(step, Status::Failed, start, Some(failed.failure.message()));
+            r.log_tail = failed.tail;
+            r
+        });
         result.duration_ms = start.elapsed().as_millis() as u64;
         if matches!(result.status, Status::Failed | Status::Skipped) {
             sender.send_replace(Some(Err(())));
@@ -259,118 +323,59 @@ impl Executor<'_> {
         });
     }
 
-    /// Looks up the content tag: the digest when the image is already there
-    /// (`cached`); otherwise makes sure the repository exists and returns
-    /// `None`: it must be built. Done for every service in one parallel
-    /// batch before any build, so builds then start in plan order.
-    async fn prepare(&self, step: &Step) -> Prepared {
-        let (registry, ecr) = match &self.target {
-            Target::Registry { registry, ecr, .. } => (registry, ecr),
-            Target::Local { .. } => return self.prepare_local(step).await,
-        };
-        if !self.options.force {
-            self.stage(step, Stage::CacheCheck);
-            let digest = registry
-                .digest(&step.service.repository, &step.content_tag)
-                .await
-                .map_err(|e| (Stage::CacheCheck, e.to_string()))?;
-            if let Some(digest) = digest {
-                // The image is there, so is its repository: no ECR call.
-                return Ok(Some(Cached {
-                    reference: format!("{}@{digest}", self.repository(step)),
-                    digest: Some(digest),
-                    image_id: None,
-                }));
-            }
-        }
-        if let Some((ecr, create)) = ecr {
-            self.stage(step, Stage::Repository);
-            let mutability = ecr
-                .ensure_repository(&step.service.repository, *create)
-                .await
-                .map_err(|e| (Stage::Repository, e.to_string()))?;
-            if mutability == TagMutability::Immutable {
-                let stuck = stuck_tag(registry.as_ref(), step)
-                    .await
-                    .map_err(|e| (Stage::CacheCheck, e.to_string()))?;
-                if let Some(message) = stuck {
-                    return Err((Stage::Tag, message));
-                }
-            }
-        }
-        Ok(None)
-    }
-
-    /// For local builds the engine is the cache: an image tagged with the
-    /// content tag was built from exactly these inputs.
-    async fn prepare_local(&self, step: &Step) -> Prepared {
-        if self.options.force || self.options.rebuild.contains(&step.service.name) {
-            return Ok(None);
-        }
-        self.stage(step, Stage::CacheCheck);
-        let reference = format!("{}:{}", self.repository(step), step.content_tag);
-        let id = self
-            .engine
-            .image_id(&reference)
-            .await
-            .map_err(|e| (Stage::CacheCheck, e.to_string()))?;
-        Ok(id.map(|id| Cached {
-            reference,
-            digest: None,
-            image_id: Some(id),
-        }))
-    }
-
-    /// Build and push of one service whose requirements are available,
-    /// unless it is cached.
+    /// One service whose requirements are available: taken from the cache,
+    /// or built and pushed. A failure carries the last lines of its log.
     async fn produce(
         &self,
         step: &Step,
-        prepared: &Prepared,
+        action: Action,
         required: HashMap<String, String>,
         shared: &Shared<'_>,
         start: Instant,
-    ) -> ServiceResult {
+    ) -> Result<ServiceResult, Box<Failed>> {
         let name = step.service.name.as_str();
         let sender = &shared.senders[name];
         let repository = self.repository(step);
-        let fail = |stage: Stage, message: String, tail: Vec<String>| {
-            let mut r = self.result(
-                step,
-                Status::Failed,
-                start,
-                Some(format!("{} failed: {message}", stage.name())),
-            );
-            r.log_tail = tail;
-            r
-        };
-
-        match prepared {
-            Err((stage, message)) => return fail(*stage, message.clone(), vec![]),
-            Ok(Some(cached)) => {
-                sender.send_replace(Some(Ok(cached.reference.clone())));
-                let mut r = self.result(step, Status::Cached, start, None);
-                r.digest = cached.digest.clone();
-                r.image_id = cached.image_id.clone();
-                r.tags = vec![step.content_tag.clone()];
-                if let (Some(id), Target::Local { tags }) = (&cached.image_id, &self.target) {
-                    match self.tag_locally(step, id, tags).await {
-                        Ok(tags) => r.tags = tags,
-                        Err(message) => return fail(Stage::Tag, message, vec![]),
-                    }
-                }
-                return r;
+        match action {
+            Action::WillFail { problem, .. } => {
+                return Err(failed(Failure::Refused(problem.message()), Vec::new()));
             }
-            Ok(None) => {}
+            Action::Cached { cached } => {
+                let (reference, digest, image_id) = match cached {
+                    Cached::Registry { digest } => {
+                        (format!("{repository}@{digest}"), Some(digest), None)
+                    }
+                    Cached::LocalEngine { image_id } => (
+                        format!("{repository}:{}", step.content_tag),
+                        None,
+                        Some(image_id),
+                    ),
+                    // Only `plan --offline` decides from the last results.
+                    Cached::LastResults => unreachable!("a run looks its images up"),
+                };
+                sender.send_replace(Some(Ok(reference)));
+                let mut r = self.result(step, Status::Cached, start, None);
+                r.digest = digest;
+                r.tags = vec![step.content_tag.clone()];
+                if let (Some(id), Target::Local { tags }) = (&image_id, &self.target) {
+                    r.tags = self
+                        .tag_locally(step, id, tags)
+                        .await
+                        .map_err(|e| failed(Failure::LocalTag(e), Vec::new()))?;
+                }
+                r.image_id = image_id;
+                return Ok(r);
+            }
+            Action::Build { .. } => {}
         }
 
         let skipped = || {
-            self.result(
+            Ok(self.result(
                 step,
                 Status::Skipped,
                 start,
                 Some("not started: another service failed (use --keep-going to go on)".into()),
-            )
+            ))
         };
         if shared.stop.load(Ordering::SeqCst) {
             return skipped();
@@ -396,19 +401,10 @@ impl Executor<'_> {
             labels: &shared.labels,
             registries,
         };
-        let image_id = match build::build(self.engine, step, inputs, &mut log).await {
-            Ok(id) => id,
-            Err(e) => {
-                let message = match &e {
-                    EngineError::Build {
-                        step: Some(s),
-                        message,
-                    } => format!("at `{s}`: {message}"),
-                    other => other.to_string(),
-                };
-                return fail(Stage::Build, message, log.tail());
-            }
-        };
+        let image_id = build::build(self.engine, step, inputs, &mut log)
+            .await
+            .map_err(|e| failed(Failure::Build(e), log.tail()))?;
+        // The build slot is free before the push waits for its own.
         drop(permit);
         // Dependents may start now: the image is in the local engine under
         // its content tag, which names exactly these inputs.
@@ -417,10 +413,12 @@ impl Executor<'_> {
         let mut result = self.result(step, Status::Built, start, None);
         result.image_id = Some(image_id.clone());
         match &self.target {
-            Target::Local { tags } => match self.tag_locally(step, &image_id, tags).await {
-                Ok(tags) => result.tags = tags,
-                Err(message) => return fail(Stage::Tag, message, log.tail()),
-            },
+            Target::Local { tags } => {
+                result.tags = self
+                    .tag_locally(step, &image_id, tags)
+                    .await
+                    .map_err(|e| failed(Failure::LocalTag(e), log.tail()))?;
+            }
             Target::Registry {
                 host,
                 registry,
@@ -429,7 +427,7 @@ impl Executor<'_> {
             } => {
                 let _push = shared.pushes.acquire().await.expect("semaphore open");
                 self.stage(step, Stage::Push);
-                match push::push_content(
+                let digest = push::push_content(
                     self.engine,
                     registry.as_ref(),
                     auth,
@@ -439,16 +437,12 @@ impl Executor<'_> {
                     &mut log,
                 )
                 .await
-                {
-                    Ok(digest) => {
-                        result.digest = Some(digest);
-                        result.tags = vec![step.content_tag.clone()];
-                    }
-                    Err(message) => return fail(Stage::Push, message, log.tail()),
-                }
+                .map_err(|e| failed(e, log.tail()))?;
+                result.digest = Some(digest);
+                result.tags = vec![step.content_tag.clone()];
             }
         }
-        result
+        Ok(result)
     }
 
     /// Tags a local image `<repository>:<tag>` for the local tags.
@@ -457,7 +451,7 @@ impl Executor<'_> {
         step: &Step,
         image_id: &str,
         tags: &LocalTags,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, EngineError> {
         let extra: Vec<String> = match tags {
             LocalTags::Dev => vec!["dev".into()],
             LocalTags::Planned => step.tags.clone(),
@@ -465,8 +459,7 @@ impl Executor<'_> {
         for tag in &extra {
             self.engine
                 .tag(image_id, &self.repository(step), tag)
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
         }
         Ok(extra)
     }
@@ -518,34 +511,10 @@ impl Executor<'_> {
         for (name, tagged) in outcomes {
             let r = results.get_mut(&name).expect("every step has a result");
             r.tags.extend(tagged.tags);
-            if let Some(message) = tagged.error {
+            if let Some(error) = tagged.error {
                 r.status = Status::Failed;
-                r.error = Some(format!("{} failed: {message}", Stage::Tag.name()));
+                r.error = Some(Failure::Tag(error).message());
             }
         }
     }
-}
-
-/// For a step about to be built into an IMMUTABLE repository: the first of
-/// its tags (besides the content tag) that already exists and so cannot move
-/// to the new image, as a message naming it and what to do.
-pub async fn stuck_tag(
-    registry: &dyn Registry,
-    step: &Step,
-) -> Result<Option<String>, RegistryError> {
-    let repository = &step.service.repository;
-    for tag in &step.tags[1..] {
-        if let Some(digest) = registry.digest(repository, tag).await? {
-            return Ok(Some(immutable_message(repository, tag, &digest)));
-        }
-    }
-    Ok(None)
-}
-
-/// Why a tag cannot be added in an IMMUTABLE repository, and what to do.
-fn immutable_message(repository: &str, tag: &str, digest: &str) -> String {
-    format!(
-        "tag `{tag}` already points to {} in the IMMUTABLE repository {repository} and cannot move to the new image; remove `{tag}` from `tags:` or make the repository's tags MUTABLE",
-        crate::report::render::short_digest(digest)
-    )
 }

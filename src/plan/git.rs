@@ -1,7 +1,10 @@
 //! What git says about the repo: the commit, the branch, the origin URL and
 //! which paths have uncommitted changes. One `git status` per run; a repo
 //! that is not a git checkout simply has no commit (templates that need one
-//! then fail with a config error).
+//! then fail with a config error). Any other git failure (git missing, a
+//! checkout owned by another user, a broken repository) is kept as a
+//! `problem` to report: reading it as "not a checkout" would send the user
+//! looking for the wrong fix.
 
 use std::path::Path;
 use std::process::Command;
@@ -14,23 +17,47 @@ pub struct GitInfo {
     /// Paths (relative to the repo root, `/`-separated) with uncommitted
     /// changes, untracked files included.
     pub changed: Vec<String>,
+    /// Why git could not be read, when it failed for another reason than
+    /// "not a git repository" or "no commit yet".
+    pub problem: Option<String>,
 }
 
 fn git(root: &Path, args: &[&str]) -> Option<String> {
+    run(root, args).ok()
+}
+
+/// Runs git; `Err` holds its stderr (or why it could not start).
+fn run(root: &Path, args: &[&str]) -> Result<String, String> {
     let out = Command::new("git")
         .arg("-C")
         .arg(root)
         .args(args)
         .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim_end().to_string())
+        .map_err(|e| format!("cannot run git: {e}"))?;
+    match out.status.success() {
+        true => Ok(String::from_utf8_lossy(&out.stdout).trim_end().to_string()),
+        false => Err(String::from_utf8_lossy(&out.stderr).trim().to_string()),
+    }
 }
 
 impl GitInfo {
     /// Reads the repo at `root` (the folder of pipeline.yaml).
     pub fn read(root: &Path) -> GitInfo {
+        // `rev-parse --is-inside-work-tree` fails quietly outside a repo and
+        // loudly for everything else (e.g. "detected dubious ownership").
+        if let Err(stderr) = run(root, &["rev-parse", "--is-inside-work-tree"]) {
+            let not_a_repo = stderr.contains("not a git repository");
+            return GitInfo {
+                problem: (!not_a_repo).then(|| {
+                    format!(
+                        "git cannot read {}: {}; {{git_sha}}/{{git_short}} tags and the revision label are unavailable",
+                        root.display(),
+                        stderr.lines().next().unwrap_or("unknown error")
+                    )
+                }),
+                ..GitInfo::default()
+            };
+        }
         let Some(sha) = git(root, &["rev-parse", "--verify", "-q", "HEAD"]) else {
             return GitInfo::default();
         };
@@ -61,6 +88,7 @@ impl GitInfo {
             origin: git(root, &["config", "--get", "remote.origin.url"]),
             sha: Some(sha),
             changed,
+            problem: None,
         }
     }
 

@@ -1,34 +1,36 @@
 //! The plan: which services to run, in which order, with which input digest
-//! and tags. It is data; nothing here talks to the engine or a registry.
+//! and tags. [`plan`] reads only the file system and git; [`resolve`] then
+//! decides each step against the image store, once, as typed actions that
+//! `pipeline plan` prints and `pipeline run` executes.
 //!
-//! The input digest is a sha256 over everything that decides the image: the
-//! context as the build sees it (see `context.rs`), the Dockerfile, target,
-//! build args, platform and the input digests of required services, behind a
-//! format version so that a change of this recipe changes every digest.
+//! - `context`: what a build can see, its hash and its tar stream;
+//! - `index`: file digests, remembered across runs;
+//! - `inputs`: everything that decides an image, the one source of the input
+//!   digest and of the record;
+//! - `record`: what each build saw, for the next plan's reasons;
+//! - `tags`, `git`: tag templates and the commit they are rendered from.
 
 pub mod context;
 pub mod git;
 pub mod index;
+pub mod inputs;
 pub mod record;
+pub mod resolve;
 pub mod tags;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 use crate::discover::Service;
 use crate::dockerfile::{self, Reach};
-use crate::plan::context::{ContextError, Kind, Listing};
+use crate::plan::context::{ContextError, Listing};
 use crate::plan::git::GitInfo;
-use crate::plan::index::{FileDigest, FileIndex, HashError};
+use crate::plan::index::{FileIndex, HashError};
+use crate::plan::inputs::BuildInputs;
 use crate::plan::record::{Change, InputRecord, Key};
 use crate::plan::tags::TagValues;
 use crate::report::{Results, Status};
-
-/// Bumped whenever the recipe below changes, so old content tags are not reused.
-const DIGEST_FORMAT: &[u8] = b"pipeline-input-v2\n";
 
 /// The tool's state folder at the repo root; never part of a context.
 pub const STATE_DIR: &str = ".pipeline";
@@ -82,88 +84,6 @@ pub struct Plan {
     pub git: GitInfo,
     /// How many files were hashed (or found in the index), and how long it took.
     pub hashed: (usize, u64),
-}
-
-/// Whether a step is built, and why, in words for people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
-    pub build: bool,
-    pub reason: String,
-}
-
-/// What is known about a step's content tag where images are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Found {
-    /// The registry (or, for local builds, the engine) has it.
-    Yes,
-    No,
-    /// Not looked up (`plan --offline`): the last results stand in.
-    Unchecked,
-}
-
-impl Step {
-    /// Decides the step; `place` is where images were looked up (`registry`),
-    /// `rebuilt(name)` tells whether a required service is built in this run.
-    pub fn decide(
-        &self,
-        found: Found,
-        place: &str,
-        force: bool,
-        rebuilt: &dyn Fn(&str) -> bool,
-    ) -> Decision {
-        let build = |reason: String| Decision {
-            build: true,
-            reason,
-        };
-        if force {
-            return build("--force".into());
-        }
-        let last_same = self
-            .last
-            .as_ref()
-            .is_some_and(|l| l.succeeded && l.input_digest == self.input_digest);
-        match found {
-            Found::Yes => Decision {
-                build: false,
-                reason: format!("tag {} in {place}", self.content_tag),
-            },
-            Found::Unchecked if last_same => Decision {
-                build: false,
-                reason: "same inputs as the last results (registry not checked)".into(),
-            },
-            Found::Unchecked => build(
-                self.changes(rebuilt)
-                    .unwrap_or_else(|| "not in the last results (registry not checked)".into()),
-            ),
-            Found::No => {
-                build(self.changes(rebuilt).unwrap_or_else(|| {
-                    format!("no image with tag {} in {place}", self.content_tag)
-                }))
-            }
-        }
-    }
-
-    /// The changes since the last results, in words; `None` when there is
-    /// nothing to compare with or nothing changed.
-    fn changes(&self, rebuilt: &dyn Fn(&str) -> bool) -> Option<String> {
-        let changes = self.last.as_ref()?.changes.as_ref()?;
-        let words: Vec<String> = changes
-            .iter()
-            .map(|c| match c {
-                Change::Dockerfile => "Dockerfile changed".into(),
-                Change::Target => "target changed".into(),
-                Change::Platform => "platform changed".into(),
-                Change::BuildArgs(names) => format!("build args changed: {}", names.join(", ")),
-                Change::Requires(name) if rebuilt(name) => format!("requires {name} (rebuilt)"),
-                Change::Requires(name) => format!("requires {name} (changed)"),
-                Change::Files(paths) => match paths.len() {
-                    1 => format!("files changed: {}", paths[0]),
-                    n => format!("files changed: {} (+{} more)", paths[0], n - 1),
-                },
-            })
-            .collect();
-        (!words.is_empty()).then(|| words.join("; "))
-    }
 }
 
 /// What the plan compares against: the last results and the state folder
@@ -244,15 +164,9 @@ pub fn plan(
     let mut steps = Vec::new();
     for (name, listing) in order.into_iter().zip(listings) {
         let service = by_name[name.as_str()].clone();
-        let record = record(
-            &config.root,
-            &service,
-            &listing,
-            &digests,
-            &input_digests,
-            &key,
-        );
-        let input_digest = input_digest(&service, &listing, &digests, &record);
+        let inputs = BuildInputs::new(&config.root, &service, &listing, &digests, &input_digests);
+        let record = inputs.record(&key);
+        let input_digest = inputs.digest();
         let content_tag = tags::content_tag(&input_digest);
         let state = format!("{STATE_DIR}/");
         let dirty = git.changed.iter().any(|path| {
@@ -348,92 +262,6 @@ fn topological(by_name: &BTreeMap<&str, &Service>, wanted: &BTreeSet<String>) ->
         order.push(next);
     }
     order
-}
-
-/// What the build sees, as a record for the next plan's reasons.
-fn record(
-    root: &Path,
-    service: &Service,
-    listing: &Listing,
-    digests: &HashMap<PathBuf, FileDigest>,
-    required: &BTreeMap<String, String>,
-    key: &Key,
-) -> InputRecord {
-    let under = |path: &str| match service.context.as_str() {
-        "." => path.to_string(),
-        context => format!("{context}/{path}"),
-    };
-    let files = listing
-        .entries
-        .iter()
-        .filter(|e| e.path != listing.dockerfile)
-        .map(|e| {
-            let value = match &e.kind {
-                Kind::Dir => "d".to_string(),
-                Kind::Symlink { target } => format!("l:{target}"),
-                Kind::File { executable, .. } => format!(
-                    "{}:{}",
-                    if *executable { "x" } else { "f" },
-                    hex::encode(digests[&e.source])
-                ),
-            };
-            (under(&e.path), value)
-        })
-        .collect();
-    InputRecord {
-        service: service.name.clone(),
-        dockerfile: service.dockerfile.clone(),
-        dockerfile_sha256: hex::encode(digests[&root.join(&service.dockerfile)]),
-        target: service.target.clone(),
-        platform: service.platform.clone(),
-        build_args: service
-            .build_args
-            .iter()
-            .map(|(k, v)| (k.clone(), InputRecord::hash_value(key, v)))
-            .collect(),
-        requires: service
-            .requires
-            .iter()
-            .map(|r| (r.clone(), required[r.as_str()].clone()))
-            .collect(),
-        files,
-    }
-}
-
-fn input_digest(
-    service: &Service,
-    listing: &Listing,
-    digests: &HashMap<PathBuf, FileDigest>,
-    record: &InputRecord,
-) -> String {
-    let mut h = Sha256::new();
-    h.update(DIGEST_FORMAT);
-    field(&mut h, "dockerfile", &record.dockerfile_sha256);
-    field(&mut h, "dockerfile-path", &listing.dockerfile);
-    field(&mut h, "target", service.target.as_deref().unwrap_or(""));
-    field(
-        &mut h,
-        "platform",
-        service.platform.as_deref().unwrap_or(""),
-    );
-    for (k, v) in &service.build_args {
-        field(&mut h, "arg", k);
-        field(&mut h, "value", v);
-    }
-    for (name, digest) in &record.requires {
-        field(&mut h, "requires", name);
-        field(&mut h, "digest", digest);
-    }
-    h.update(b"context\0");
-    listing.hash_into(&mut h, digests);
-    format!("sha256:{}", hex::encode(h.finalize()))
-}
-
-fn field(h: &mut Sha256, name: &str, value: &str) {
-    h.update(name.as_bytes());
-    h.update(b"\0");
-    h.update((value.len() as u64).to_le_bytes());
-    h.update(value.as_bytes());
 }
 
 #[cfg(test)]

@@ -35,16 +35,23 @@ pub struct InputRecord {
 }
 
 /// Why a service's inputs differ from the last run's.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
     Dockerfile,
     Target,
     Platform,
-    BuildArgs(Vec<String>),
+    BuildArgs {
+        names: Vec<String>,
+    },
     /// A required service's input digest changed.
-    Requires(String),
+    Requires {
+        name: String,
+    },
     /// Added, removed or modified paths, sorted.
-    Files(Vec<String>),
+    Files {
+        paths: Vec<String>,
+    },
 }
 
 impl InputRecord {
@@ -73,14 +80,14 @@ impl InputRecord {
         }
         let args = changed_keys(&self.build_args, &before.build_args);
         if !args.is_empty() {
-            changes.push(Change::BuildArgs(args));
+            changes.push(Change::BuildArgs { names: args });
         }
         for name in changed_keys(&self.requires, &before.requires) {
-            changes.push(Change::Requires(name));
+            changes.push(Change::Requires { name });
         }
         let files = changed_keys(&self.files, &before.files);
         if !files.is_empty() {
-            changes.push(Change::Files(files));
+            changes.push(Change::Files { paths: files });
         }
         changes
     }
@@ -241,13 +248,19 @@ mod tests {
             vec![
                 Change::Dockerfile,
                 Change::Target,
-                Change::BuildArgs(vec!["A".into(), "B".into()]),
-                Change::Requires("base".into()),
-                Change::Files(vec![
-                    "services/orders/a.txt".into(),
-                    "services/orders/b.txt".into(),
-                    "services/orders/c.txt".into(),
-                ]),
+                Change::BuildArgs {
+                    names: vec!["A".into(), "B".into()]
+                },
+                Change::Requires {
+                    name: "base".into()
+                },
+                Change::Files {
+                    paths: vec![
+                        "services/orders/a.txt".into(),
+                        "services/orders/b.txt".into(),
+                        "services/orders/c.txt".into(),
+                    ]
+                },
             ]
         );
     }

@@ -34,6 +34,17 @@ pub enum EcrError {
     Missing(String),
 }
 
+/// The part of ECR the executor and the plan need, behind a narrow trait
+/// so that they can be tested with a fake: a repository's tag mutability
+/// (`None` when it does not exist), and creating one.
+#[async_trait]
+pub trait Repositories: Send + Sync {
+    async fn tag_mutability(&self, name: &str) -> Result<Option<TagMutability>, EcrError>;
+    /// Creates repository `name` with `settings`; returns its tag
+    /// mutability (that of the existing one when it appeared meanwhile).
+    async fn create(&self, name: &str, settings: NewRepository) -> Result<TagMutability, EcrError>;
+}
+
 /// What `GetAuthorizationToken` gives: the registry host and its login.
 #[derive(Debug, Clone)]
 pub struct Login {
@@ -110,20 +121,11 @@ impl Ecr {
         Ok(Login { host, credentials })
     }
 
-    /// Makes sure `name` exists, creating it when allowed.
-    /// Makes sure repository `name` exists, creating it with `create` when
-    /// given; returns its tag mutability.
-    pub async fn ensure_repository(
+    async fn create_repository(
         &self,
         name: &str,
-        create: Option<NewRepository>,
+        settings: NewRepository,
     ) -> Result<TagMutability, EcrError> {
-        if let Some(mutability) = self.tag_mutability(name).await? {
-            return Ok(mutability);
-        }
-        let Some(settings) = create else {
-            return Err(EcrError::Missing(name.to_string()));
-        };
         let mutability = match settings.tag_mutability {
             TagMutability::Mutable => ImageTagMutability::Mutable,
             TagMutability::Immutable => ImageTagMutability::Immutable,
@@ -147,7 +149,7 @@ impl Ecr {
                 if e.as_service_error()
                     .is_some_and(|s| s.is_repository_already_exists_exception()) =>
             {
-                Ok(self.tag_mutability(name).await?.unwrap_or_default())
+                Ok(self.describe(name).await?.unwrap_or_default())
             }
             Err(e) => Err(EcrError::Call {
                 call: "CreateRepository",
@@ -158,7 +160,7 @@ impl Ecr {
 
     /// The tag mutability of repository `name`, `None` when it does not exist
     /// (DescribeRepositories).
-    pub async fn tag_mutability(&self, name: &str) -> Result<Option<TagMutability>, EcrError> {
+    async fn describe(&self, name: &str) -> Result<Option<TagMutability>, EcrError> {
         let mut req = self.client.describe_repositories().repository_names(name);
         if let Some(account) = &self.account {
             req = req.registry_id(account);
@@ -187,6 +189,17 @@ impl Ecr {
                 message: DisplayErrorContext(&e).to_string(),
             }),
         }
+    }
+}
+
+#[async_trait]
+impl Repositories for Ecr {
+    async fn tag_mutability(&self, name: &str) -> Result<Option<TagMutability>, EcrError> {
+        self.describe(name).await
+    }
+
+    async fn create(&self, name: &str, settings: NewRepository) -> Result<TagMutability, EcrError> {
+        self.create_repository(name, settings).await
     }
 }
 

@@ -3,6 +3,7 @@
 //! registry with a manifest PUT of the very same bytes, so no layer moves
 //! twice and the digest cannot change between tags.
 
+pub mod connect;
 pub mod ecr;
 pub mod release;
 
@@ -12,6 +13,25 @@ use crate::auth::Auth;
 use crate::build::ServiceLog;
 use crate::build::engine::{Engine, EngineError, PushOutput};
 use crate::registry::{Registry, RegistryError};
+
+/// Why a push failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    #[error("pushing {reference}: {source}")]
+    Engine {
+        reference: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("{0} is not in the registry right after its push")]
+    Vanished(String),
+    #[error("reading the digest of {reference}: {source}")]
+    ReadBack {
+        reference: String,
+        #[source]
+        source: RegistryError,
+    },
+}
 
 /// Pushes `<host>/<repository>:<tag>` and returns the digest the registry
 /// holds for it. An authentication failure refreshes the login once.
@@ -23,7 +43,7 @@ pub async fn push_content(
     repository: &str,
     tag: &str,
     log: &mut ServiceLog<'_>,
-) -> Result<String, String> {
+) -> Result<String, PushError> {
     let full = format!("{host}/{repository}");
     // Bytes per layer, summed into one figure for the progress view.
     let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
@@ -40,22 +60,21 @@ pub async fn push_content(
     let mut result = engine
         .push(&full, tag, auth.credentials(), &mut on_output)
         .await;
-    if let Err(EngineError::Push {
-        unauthorized: true, ..
-    }) = &result
+    if let Err(EngineError::Unauthorized(_)) = &result
         && auth.refresh_once().await
     {
         result = engine
             .push(&full, tag, auth.credentials(), &mut on_output)
             .await;
     }
-    result.map_err(|e| format!("pushing {full}:{tag}: {e}"))?;
+    let reference = format!("{full}:{tag}");
+    if let Err(source) = result {
+        return Err(PushError::Engine { reference, source });
+    }
     match registry.digest(repository, tag).await {
         Ok(Some(digest)) => Ok(digest),
-        Ok(None) => Err(format!(
-            "{full}:{tag} is not in the registry right after its push"
-        )),
-        Err(e) => Err(format!("reading the digest of {full}:{tag}: {e}")),
+        Ok(None) => Err(PushError::Vanished(reference)),
+        Err(source) => Err(PushError::ReadBack { reference, source }),
     }
 }
 
@@ -64,7 +83,40 @@ pub async fn push_content(
 #[derive(Debug, Default)]
 pub struct Tagged {
     pub tags: Vec<String>,
-    pub error: Option<String>,
+    pub error: Option<TagError>,
+}
+
+/// Why adding a tag failed.
+#[derive(Debug, thiserror::Error)]
+pub enum TagError {
+    #[error("tag `{tag}`: {source}")]
+    LookUp {
+        tag: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("fetching {repository}@{digest}: {source}")]
+    Fetch {
+        repository: String,
+        digest: String,
+        #[source]
+        source: RegistryError,
+    },
+    /// The repository's tags are immutable and the tag exists.
+    #[error(
+        "tag `{tag}` was refused: the repository's tags are immutable and `{tag}` already points to another image ({source})"
+    )]
+    Immutable {
+        tag: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error("adding tag `{tag}`: {source}")]
+    Put {
+        tag: String,
+        #[source]
+        source: RegistryError,
+    },
 }
 
 /// Adds `tags` to the manifest `digest` in `repository`; a tag already on
@@ -84,23 +136,30 @@ pub async fn add_tags(
                 continue;
             }
             Ok(_) => {}
-            Err(e) => {
-                out.error = Some(format!("tag `{tag}`: {e}"));
+            Err(source) => {
+                out.error = Some(TagError::LookUp {
+                    tag: tag.clone(),
+                    source,
+                });
                 return out;
             }
         }
         if manifest.is_none() {
             match registry.manifest(repository, digest).await {
                 Ok(m) => manifest = Some(m),
-                Err(e) => {
-                    out.error = Some(format!("fetching {repository}@{digest}: {e}"));
+                Err(source) => {
+                    out.error = Some(TagError::Fetch {
+                        repository: repository.to_string(),
+                        digest: digest.to_string(),
+                        source,
+                    });
                     return out;
                 }
             }
         }
         let m = manifest.as_ref().expect("fetched above");
         if let Err(e) = registry.put_manifest(repository, tag, m).await {
-            out.error = Some(refused(tag, &e));
+            out.error = Some(refused(tag, e));
             return out;
         }
         out.tags.push(tag.clone());
@@ -108,16 +167,17 @@ pub async fn add_tags(
     out
 }
 
-fn refused(tag: &str, e: &RegistryError) -> String {
-    match e {
+/// ECR answers a moving tag in an IMMUTABLE repository with a 400 whose
+/// body names `ImageTagAlreadyExists` or says the repository is immutable.
+fn refused(tag: &str, source: RegistryError) -> TagError {
+    let tag = tag.to_string();
+    match &source {
         RegistryError::Status { body, .. }
             if body.contains("ImageTagAlreadyExists") || body.contains("immutable") =>
         {
-            format!(
-                "tag `{tag}` was refused: the repository's tags are immutable and `{tag}` already points to another image ({e})"
-            )
+            TagError::Immutable { tag, source }
         }
-        _ => format!("adding tag `{tag}`: {e}"),
+        _ => TagError::Put { tag, source },
     }
 }
 
@@ -133,7 +193,7 @@ mod tests {
             status: 400,
             body: r#"{"errors":[{"code":"TAG_INVALID","message":"The image tag 'latest' already exists in the 'shop/a' repository and cannot be overwritten because the repository is immutable."}]}"#.into(),
         };
-        let m = refused("latest", &e);
+        let m = refused("latest", e).to_string();
         assert!(
             m.starts_with("tag `latest` was refused: the repository's tags are immutable"),
             "{m}"
@@ -144,6 +204,10 @@ mod tests {
             status: 500,
             body: "boom".into(),
         };
-        assert!(refused("v1", &other).starts_with("adding tag `v1`"));
+        assert!(
+            refused("v1", other)
+                .to_string()
+                .starts_with("adding tag `v1`")
+        );
     }
 }

@@ -104,6 +104,8 @@ pub struct PlannedService {
     /// Why the run will fail this service before building it, if it will.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
+    /// The typed decision behind `state`, `reason` and `problem`.
+    pub decision: crate::plan::resolve::Action,
     pub input_digest: String,
     pub tags: Vec<String>,
     pub requires: Vec<String>,

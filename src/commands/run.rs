@@ -1,0 +1,159 @@
+//! `pipeline run`: plan, decide against the registry, build, push, tag,
+//! patch the manifests when every service succeeded, write the results.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use super::{
+    announce, connect_engine, execute_plan, finish, make_plan, manifest_results, pins, reporter,
+    results_path, state_dir,
+};
+use crate::cli::{Globals, RunOptions};
+use crate::config::Config;
+use crate::discover::Service;
+use crate::error::Error;
+use crate::execute::{Executor, LocalTags, Options, Target};
+use crate::patch::{self, Pinned};
+use crate::plan::record;
+use crate::plan::resolve::{self, Force, Store};
+use crate::push::connect;
+use crate::push::ecr::Repositories;
+use crate::registry::Registry;
+use crate::report::Event;
+
+pub(super) async fn command(
+    globals: &Globals,
+    config: &Config,
+    services: &[Service],
+    options: &RunOptions,
+) -> Result<(), Error> {
+    let started = Instant::now();
+    let results_file = results_path(config, options.results.as_deref());
+    let state = state_dir(config)?;
+    let plan = make_plan(config, services, &options.services, &results_file)?;
+    let engine = connect_engine().await?;
+    let connection = match options.push {
+        true => {
+            let connection = connect::connect(config)
+                .await
+                .map_err(|e| Error::Environment(e.to_string()))?;
+            let registry: Arc<dyn Registry> = Arc::new(connection.registry());
+            connection
+                .check(registry.as_ref())
+                .await
+                .map_err(|e| Error::Environment(e.to_string()))?;
+            Some((connection, registry))
+        }
+        false => None,
+    };
+    let patching = options.patch && config.manifests.configured();
+    if let (true, Some((connection, _))) = (patching, &connection) {
+        // Every manifest must be patchable before anything is built: the
+        // same patch with placeholder digests.
+        let placeholders: Vec<Pinned> = plan
+            .steps
+            .iter()
+            .map(|s| {
+                let repository = &s.service.repository;
+                let tag = patch::pinned_tag(&s.tags).unwrap_or_default();
+                Pinned::placeholder(
+                    &s.service.name,
+                    repository,
+                    format!("{}/{repository}", connection.host),
+                    tag,
+                )
+            })
+            .collect();
+        patch::compute(config, &placeholders)?;
+    }
+    let reporter = reporter(globals, &plan);
+    announce(reporter.as_ref(), &plan);
+    let force = Force {
+        all: options.force,
+        services: &[],
+    };
+    let repositories: Option<Arc<dyn Repositories>> = connection
+        .as_ref()
+        .and_then(|(c, _)| c.ecr.clone())
+        .map(|ecr| Arc::new(ecr) as Arc<dyn Repositories>);
+    let store = match &connection {
+        Some((_, registry)) => Store::Registry {
+            registry: registry.as_ref(),
+            repositories: repositories.as_deref(),
+        },
+        None => Store::Local { engine: &engine },
+    };
+    let found = resolve::look_up(&plan, &store, &force, reporter.as_ref()).await;
+    let decided = resolve::decide(&plan, found, &store, &force);
+    let (target, registry_host) = match connection {
+        Some((connection, registry)) => {
+            let create = config.registry.ecr.as_ref().and_then(|e| e.create());
+            (
+                Target::Registry {
+                    host: connection.host.clone(),
+                    registry,
+                    auth: connection.auth,
+                    repositories: repositories.map(|r| (r, create)),
+                },
+                Some(connection.host),
+            )
+        }
+        None => (
+            Target::Local {
+                tags: LocalTags::Planned,
+            },
+            None,
+        ),
+    };
+    let executor = Executor {
+        plan: &plan,
+        engine: &engine,
+        target,
+        options: Options {
+            jobs: options.jobs.unwrap_or(config.build.jobs),
+            push_jobs: options.push_jobs.unwrap_or(config.build.push_jobs),
+            keep_going: options.keep_going,
+            logs_dir: state.join("logs"),
+            labels: config.build.labels.clone(),
+        },
+        reporter: reporter.as_ref(),
+    };
+    let mut results = execute_plan(&executor, decided, registry_host).await?;
+    // Manifests change only when every selected service succeeded.
+    let patched = if patching && results.all_succeeded() {
+        let changes = patch::compute(config, &pins(services, &results))
+            .and_then(|changes| patch::write(&changes).map(|()| changes));
+        match changes {
+            Ok(changes) => {
+                for c in &changes {
+                    reporter.event(Event::Patched {
+                        path: &c.path,
+                        changed: c.changed(),
+                    });
+                }
+                results.manifests = manifest_results(&changes);
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    } else {
+        Ok(())
+    };
+    results
+        .write(&results_file)
+        .map_err(|e| Error::Environment(format!("writing {}: {e}", results_file.display())))?;
+    // What each build saw, so the next plan can say what changed.
+    let records = plan
+        .steps
+        .iter()
+        .map(|s| (s.input_digest.as_str(), &s.record));
+    if let Err(e) = record::store(&state, records, &[]) {
+        eprintln!("warning: recording the inputs in {}: {e}", state.display());
+    }
+    reporter.done();
+    // The summary and failures are shown either way; a patch that failed
+    // after the push makes the exit code.
+    let finished = finish(globals, &results, &state, started, true);
+    patched.map_err(Error::Unpatched)?;
+    finished
+}

@@ -1,0 +1,106 @@
+//! Where images go: the registry host, its login and, for ECR, the ECR
+//! client. Shared by the commands that push or tag and by `doctor`, which
+//! checks the same steps one at a time.
+
+use std::sync::Arc;
+
+use crate::auth::{self, Auth};
+use crate::config::{Config, EcrSettings};
+use crate::push::ecr::{Ecr, EcrError};
+use crate::registry::{HttpRegistry, Registry, RegistryError};
+
+/// A registry to push to, logged in.
+pub struct Connection {
+    pub host: String,
+    pub auth: Arc<Auth>,
+    /// ECR, when `registry.ecr` is configured.
+    pub ecr: Option<Ecr>,
+}
+
+/// Why a registry cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Ecr(#[from] EcrError),
+    #[error(
+        "registry {host} refused the login ({source}); log in with `docker login {host}` (pipeline reads the Docker config's auths)"
+    )]
+    DockerLogin {
+        host: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error(
+        "registry {host} refused the ECR login ({source}); check that registry.host is the registry of this AWS account"
+    )]
+    EcrLogin {
+        host: String,
+        #[source]
+        source: RegistryError,
+    },
+    #[error(
+        "registry {host} is unreachable ({source}); check registry.host and that the registry runs"
+    )]
+    Unreachable {
+        host: String,
+        #[source]
+        source: RegistryError,
+    },
+}
+
+/// Connects to ECR and logs in: one `GetAuthorizationToken`, refreshed once
+/// when a request finds it expired. The host is `registry.host` when set,
+/// else the account's ECR registry.
+pub async fn ecr(
+    settings: &EcrSettings,
+    configured_host: Option<&str>,
+) -> Result<Connection, EcrError> {
+    let ecr = Ecr::connect(settings).await?;
+    let login = ecr.login().await?;
+    let host = configured_host.map_or(login.host, str::to_string);
+    let auth = Auth::new(Some(login.credentials), Some(Box::new(ecr.clone())));
+    Ok(Connection {
+        host,
+        auth: Arc::new(auth),
+        ecr: Some(ecr),
+    })
+}
+
+/// A plain registry, with the Docker config's login for it (or none).
+pub fn plain(host: &str) -> Connection {
+    Connection {
+        host: host.to_string(),
+        auth: Arc::new(Auth::new(auth::from_docker_config(host), None)),
+        ecr: None,
+    }
+}
+
+/// The configured registry, logged in.
+pub async fn connect(config: &Config) -> Result<Connection, ConnectError> {
+    let configured_host = config.registry.host.as_ref().map(|h| h.value.as_str());
+    match &config.registry.ecr {
+        Some(settings) => Ok(ecr(settings, configured_host).await?),
+        None => Ok(plain(
+            configured_host.expect("config check: ecr or host is set"),
+        )),
+    }
+}
+
+impl Connection {
+    pub fn registry(&self) -> HttpRegistry {
+        HttpRegistry::new(&self.host, self.auth.clone())
+    }
+
+    /// Asks the registry whether it answers and takes the login, so a bad
+    /// one is an environment error before anything is built.
+    pub async fn check(&self, registry: &dyn Registry) -> Result<(), ConnectError> {
+        let host = self.host.clone();
+        registry.ping().await.map_err(|source| match source {
+            RegistryError::Unauthorized { .. } if self.ecr.is_none() => {
+                ConnectError::DockerLogin { host, source }
+            }
+            RegistryError::Unauthorized { .. } => ConnectError::EcrLogin { host, source },
+            _ => ConnectError::Unreachable { host, source },
+        })
+    }
+}
