@@ -5,23 +5,17 @@
 //! → push (ECR, registry) → report; `run` executes a plan, `commands` ties
 //! each command together, and `cli` is the only place that knows clap.
 
-pub mod auth;
 pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod discover;
-pub mod dockerfile;
 pub mod error;
 pub mod execute;
-pub mod ignore;
 pub mod patch;
 pub mod plan;
 pub mod push;
-pub mod registry;
 pub mod report;
-pub mod secret;
-pub mod yamledit;
 
 /// Parses the command line, runs the command, and returns the exit code.
 pub fn main() -> i32 {

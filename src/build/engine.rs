@@ -17,8 +17,9 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 
+use oci_registry::Credentials;
+
 use crate::plan::context::Listing;
-use crate::secret::Credentials;
 
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {

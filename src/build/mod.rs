@@ -7,11 +7,12 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::Write;
 use std::path::Path;
 
+use oci_registry::Credentials;
+
 use crate::build::engine::{BuildLine, BuildRequest, Engine, EngineError};
 use crate::plan::Step;
 use crate::plan::git::GitInfo;
 use crate::report::{Event, Reporter};
-use crate::secret::Credentials;
 
 /// How many log lines a failure message carries.
 pub const TAIL_LINES: usize = 12;

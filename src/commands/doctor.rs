@@ -5,6 +5,8 @@
 
 use std::path::Path;
 
+use oci_registry::Registry;
+
 use super::stdout;
 use crate::build::engine::DockerEngine;
 use crate::cli::{Globals, Output};
@@ -14,7 +16,6 @@ use crate::error::Error;
 use crate::patch::{self, Pinned};
 use crate::push::connect::{self, Connection};
 use crate::push::ecr::Ecr;
-use crate::registry::Registry;
 
 /// `pipeline doctor`: the checks, as text or JSON; exit 1 when one failed.
 pub(super) async fn command(globals: &Globals) -> Result<(), Error> {
@@ -103,7 +104,7 @@ pub async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
         return checks;
     };
 
-    let mut login: Option<Connection> = None;
+    let mut login: Result<Connection, Check> = Err(Check::Skipped("needs an ECR login".into()));
     let configured_host = config.registry.host.as_ref().map(|h| h.value.as_str());
     match &config.registry.ecr {
         Some(settings) => match Ecr::connect(settings).await {
@@ -115,7 +116,7 @@ pub async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
                             "ecr",
                             Check::Pass(format!("login; images go to {}", connection.host)),
                         ));
-                        login = Some(connection);
+                        login = Ok(connection);
                     }
                     Err(e) => checks.push((
                         "ecr",
@@ -137,20 +138,25 @@ pub async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
                 Check::Skipped("no registry.ecr: a plain registry".into()),
             ));
             checks.push(("ecr", Check::Skipped("no registry.ecr".into())));
-            login = Some(connect::plain(configured_host.unwrap_or_default()));
+            login = connect::plain(configured_host.unwrap_or_default()).map_err(|e| {
+                fail(
+                    e.to_string(),
+                    "fix the Docker config, or the credential helper it names",
+                )
+            });
         }
     }
     checks.push((
         "registry",
         match &login {
-            Some(connection) => match connection.registry().ping().await {
+            Ok(connection) => match connection.registry().ping().await {
                 Ok(()) => Check::Pass(format!("{} accepts the login", connection.host)),
                 Err(e) => fail(
                     format!("{}: {e}", connection.host),
                     "check registry.host, that the registry runs, and the login (`docker login` for a plain registry)",
                 ),
             },
-            None => Check::Skipped("needs an ECR login".into()),
+            Err(check) => check.clone(),
         },
     ));
 

@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use dockerfile::Reach;
+
 use crate::cli::Globals;
 use crate::discover::image_arg;
-use crate::dockerfile::{self, Reach};
 use crate::error::Error;
 
 /// What `init` found.
@@ -95,7 +96,7 @@ pub fn scan(root: &Path) -> Found {
 fn values_services(path: &Path, found: &Found) -> Vec<String> {
     let Some(docs) = std::fs::read_to_string(path)
         .ok()
-        .and_then(|t| crate::yamledit::parse(&t).ok())
+        .and_then(|t| yamledit::parse(&t).ok())
     else {
         return Vec::new();
     };

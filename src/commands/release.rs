@@ -1,6 +1,8 @@
 //! `pipeline release VERSION`: check every service, then tag all of them
 //! inside the registry; record the release; optionally pin the manifests.
 
+use oci_registry::Registry;
+
 use super::{load_results, results_path, state_dir, stdout};
 use crate::cli::{Globals, Output, ReleaseOptions};
 use crate::config::{Config, Pin};
@@ -10,7 +12,6 @@ use crate::patch::{self, Pinned};
 use crate::plan::tags;
 use crate::push::connect;
 use crate::push::release;
-use crate::registry::Registry;
 use crate::report::render;
 
 /// `pipeline release VERSION`: check every service, then tag all of them

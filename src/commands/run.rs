@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use oci_registry::Registry;
+
 use super::{
     announce, connect_engine, execute_plan, finish, make_plan, manifest_results, pins, reporter,
     results_path, state_dir,
@@ -18,7 +20,6 @@ use crate::plan::record;
 use crate::plan::resolve::{self, Force, Store};
 use crate::push::connect;
 use crate::push::ecr::Repositories;
-use crate::registry::Registry;
 use crate::report::Event;
 
 pub(super) async fn command(

@@ -16,7 +16,9 @@ use std::time::Instant;
 use futures::StreamExt;
 use tokio::sync::{Semaphore, watch};
 
-use crate::auth::Auth;
+use oci_registry::Auth;
+use oci_registry::Registry;
+
 use crate::build::engine::{Engine, EngineError};
 use crate::build::{self, BuildInputs, ServiceLog};
 use crate::config::NewRepository;
@@ -24,7 +26,6 @@ use crate::plan::resolve::{Action, Cached, Decided, LookupError};
 use crate::plan::{Plan, Step};
 use crate::push::ecr::{EcrError, Repositories};
 use crate::push::{self, PushError, TagError};
-use crate::registry::Registry;
 use crate::report::{Event, Reporter, ServiceResult, Stage, Status};
 
 #[cfg(test)]

@@ -9,6 +9,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use tokio::sync::Notify;
 
+use oci_registry::Credentials;
+use oci_registry::{Manifest, RegistryError};
+
 use super::*;
 use crate::build::engine::{BuildLine, BuildRequest, PushOutput};
 use crate::discover::Service;
@@ -16,9 +19,7 @@ use crate::plan::context::Listing;
 use crate::plan::git::GitInfo;
 use crate::plan::record::InputRecord;
 use crate::plan::resolve::{self, Force, Store};
-use crate::registry::{Manifest, RegistryError};
 use crate::report::Silent;
-use crate::secret::Credentials;
 
 /// What both fakes share: the registry's tags, and what happened.
 #[derive(Default)]
@@ -149,6 +150,7 @@ impl Registry for Fakes {
                 method: reqwest::Method::PUT,
                 url: format!("http://fake/v2/{repository}/manifests/{tag}"),
                 status: 400,
+                retry_after: None,
                 body: "ImageTagAlreadyExists".into(),
             });
         }

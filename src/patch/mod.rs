@@ -12,8 +12,9 @@ use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use yamledit::{Edits, Node, NodeKind, YamlError};
+
 use crate::config::{Config, HelmTarget, Pin};
-use crate::yamledit::{self, Edits, Node, NodeKind, YamlError};
 
 /// One service's image as the manifests should reference it.
 #[derive(Debug, Clone, PartialEq, Eq)]

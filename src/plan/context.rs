@@ -19,8 +19,9 @@ use sha2::{Digest, Sha256};
 use tokio::sync::mpsc;
 use walkdir::WalkDir;
 
-use crate::dockerfile::Sources;
-use crate::ignore::DockerIgnore;
+use dockerfile::DockerIgnore;
+use dockerfile::Sources;
+
 use crate::plan::index::FileDigest;
 
 /// The name the Dockerfile gets in the tar when it lies outside the context.
@@ -511,13 +512,13 @@ mod tests {
             fs::write(dir.join(path), text).unwrap();
         }
         let dockerfile = dir.join("services/a/Dockerfile");
-        let reach = || match crate::dockerfile::reach(
+        let reach = || match dockerfile::reach(
             &fs::read_to_string(&dockerfile).unwrap(),
             &Default::default(),
             None,
         ) {
-            crate::dockerfile::Reach::Sources(s) => Some(s),
-            crate::dockerfile::Reach::All { why } => panic!("{why}"),
+            dockerfile::Reach::Sources(s) => Some(s),
+            dockerfile::Reach::All { why } => panic!("{why}"),
         };
         let l = Listing::read(&dir, &dockerfile, &dir.join(".pipeline"), reach()).unwrap();
         assert_eq!(

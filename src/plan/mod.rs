@@ -21,9 +21,10 @@ pub mod tags;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
+use dockerfile::Reach;
+
 use crate::config::Config;
 use crate::discover::Service;
-use crate::dockerfile::{self, Reach};
 use crate::plan::context::{ContextError, Listing};
 use crate::plan::git::GitInfo;
 use crate::plan::index::{FileIndex, HashError};

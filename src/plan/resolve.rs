@@ -13,12 +13,13 @@ use std::collections::HashMap;
 use futures::StreamExt;
 use serde::Serialize;
 
+use oci_registry::{Registry, RegistryError};
+
 use crate::build::engine::{Engine, EngineError};
 use crate::config::TagMutability;
 use crate::plan::record::Change;
 use crate::plan::{Plan, Step};
 use crate::push::ecr::{EcrError, Repositories};
-use crate::registry::{Registry, RegistryError};
 use crate::report::render::short_digest;
 use crate::report::{Event, Reporter, Stage};
 

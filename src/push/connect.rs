@@ -4,10 +4,12 @@
 
 use std::sync::Arc;
 
-use crate::auth::{self, Auth};
+use oci_registry::{
+    Auth, DockerConfigError, HttpRegistry, LoginSource, Registry, RegistryError, docker_login,
+};
+
 use crate::config::{Config, EcrSettings};
 use crate::push::ecr::{Ecr, EcrError};
-use crate::registry::{HttpRegistry, Registry, RegistryError};
 
 /// A registry to push to, logged in.
 pub struct Connection {
@@ -15,6 +17,18 @@ pub struct Connection {
     pub auth: Arc<Auth>,
     /// ECR, when `registry.ecr` is configured.
     pub ecr: Option<Ecr>,
+    /// Where the login came from (ECR's token, or the Docker config).
+    pub login: Login,
+}
+
+/// Where a registry login came from, for `doctor` and error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    /// ECR's `GetAuthorizationToken`.
+    Ecr,
+    /// The Docker config: a credential helper, the credential store, its
+    /// `auths`, or none.
+    DockerConfig(LoginSource),
 }
 
 /// Why a registry cannot be used.
@@ -22,11 +36,14 @@ pub struct Connection {
 pub enum ConnectError {
     #[error(transparent)]
     Ecr(#[from] EcrError),
+    #[error(transparent)]
+    DockerConfig(#[from] DockerConfigError),
     #[error(
-        "registry {host} refused the login ({source}); log in with `docker login {host}` (pipeline reads the Docker config's auths)"
+        "registry {host} refused the login from {login} ({source}); log in with `docker login {host}` (pipeline reads the Docker config: credHelpers, credsStore, then auths)"
     )]
     DockerLogin {
         host: String,
+        login: LoginSource,
         #[source]
         source: RegistryError,
     },
@@ -63,16 +80,21 @@ pub async fn ecr(
         host,
         auth: Arc::new(auth),
         ecr: Some(ecr),
+        login: Login::Ecr,
     })
 }
 
-/// A plain registry, with the Docker config's login for it (or none).
-pub fn plain(host: &str) -> Connection {
-    Connection {
+/// A plain registry, with the Docker config's login for it (or none). The
+/// config is read, never written; a credential helper runs as a child
+/// process, which is why this is called once, at start.
+pub fn plain(host: &str) -> Result<Connection, DockerConfigError> {
+    let login = docker_login(host)?;
+    Ok(Connection {
         host: host.to_string(),
-        auth: Arc::new(Auth::new(auth::from_docker_config(host), None)),
+        auth: Arc::new(Auth::new(login.credentials, None)),
         ecr: None,
-    }
+        login: Login::DockerConfig(login.source),
+    })
 }
 
 /// The configured registry, logged in.
@@ -82,13 +104,14 @@ pub async fn connect(config: &Config) -> Result<Connection, ConnectError> {
         Some(settings) => Ok(ecr(settings, configured_host).await?),
         None => Ok(plain(
             configured_host.expect("config check: ecr or host is set"),
-        )),
+        )?),
     }
 }
 
 impl Connection {
     pub fn registry(&self) -> HttpRegistry {
         HttpRegistry::new(&self.host, self.auth.clone())
+            .with_user_agent(concat!("pipeline/", env!("CARGO_PKG_VERSION")))
     }
 
     /// Asks the registry whether it answers and takes the login, so a bad
@@ -96,9 +119,14 @@ impl Connection {
     pub async fn check(&self, registry: &dyn Registry) -> Result<(), ConnectError> {
         let host = self.host.clone();
         registry.ping().await.map_err(|source| match source {
-            RegistryError::Unauthorized { .. } if self.ecr.is_none() => {
-                ConnectError::DockerLogin { host, source }
-            }
+            RegistryError::Unauthorized { .. } if self.ecr.is_none() => ConnectError::DockerLogin {
+                host,
+                login: match &self.login {
+                    Login::DockerConfig(source) => source.clone(),
+                    Login::Ecr => LoginSource::None,
+                },
+                source,
+            },
             RegistryError::Unauthorized { .. } => ConnectError::EcrLogin { host, source },
             _ => ConnectError::Unreachable { host, source },
         })

@@ -11,9 +11,10 @@ use aws_config::BehaviorVersion;
 use aws_sdk_ecr::config::ProvideCredentials;
 use aws_sdk_ecr::error::DisplayErrorContext;
 
-use crate::auth::{Refresh, decode_basic};
+use oci_registry::Credentials;
+use oci_registry::{BoxError, Refresh, decode_basic};
+
 use crate::config::{EcrSettings, NewRepository, TagMutability};
-use crate::secret::Credentials;
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
 
 #[derive(Debug, thiserror::Error)]
@@ -205,10 +206,7 @@ impl Repositories for Ecr {
 
 #[async_trait]
 impl Refresh for Ecr {
-    async fn refresh(&self) -> Result<Credentials, String> {
-        self.login()
-            .await
-            .map(|l| l.credentials)
-            .map_err(|e| e.to_string())
+    async fn refresh(&self) -> Result<Credentials, BoxError> {
+        Ok(self.login().await.map(|l| l.credentials)?)
     }
 }

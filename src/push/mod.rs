@@ -9,10 +9,11 @@ pub mod release;
 
 use std::collections::HashMap;
 
-use crate::auth::Auth;
+use oci_registry::Auth;
+use oci_registry::{RefreshError, Registry, RegistryError};
+
 use crate::build::ServiceLog;
 use crate::build::engine::{Engine, EngineError, PushOutput};
-use crate::registry::{Registry, RegistryError};
 
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
@@ -22,6 +23,12 @@ pub enum PushError {
         reference: String,
         #[source]
         source: EngineError,
+    },
+    #[error("pushing {reference}: the login expired and could not be renewed: {source}")]
+    Refresh {
+        reference: String,
+        #[source]
+        source: RefreshError,
     },
     #[error("{0} is not in the registry right after its push")]
     Vanished(String),
@@ -57,17 +64,24 @@ pub async fn push_content(
             log.pushed(sent, total);
         }
     };
-    let mut result = engine
-        .push(&full, tag, auth.credentials(), &mut on_output)
-        .await;
-    if let Err(EngineError::Unauthorized(_)) = &result
-        && auth.refresh_once().await
-    {
-        result = engine
-            .push(&full, tag, auth.credentials(), &mut on_output)
-            .await;
-    }
     let reference = format!("{full}:{tag}");
+    let seen = auth.snapshot();
+    let mut result = engine
+        .push(&full, tag, seen.credentials().cloned(), &mut on_output)
+        .await;
+    // An expired login is refreshed once, shared with every request that
+    // saw it expire.
+    if let Err(EngineError::Unauthorized(_)) = &result {
+        match auth.refresh(&seen).await {
+            Ok(true) => {
+                result = engine
+                    .push(&full, tag, auth.credentials(), &mut on_output)
+                    .await;
+            }
+            Ok(false) => {}
+            Err(source) => return Err(PushError::Refresh { reference, source }),
+        }
+    }
     if let Err(source) = result {
         return Err(PushError::Engine { reference, source });
     }
@@ -191,6 +205,7 @@ mod tests {
             method: reqwest::Method::PUT,
             url: "https://x/v2/shop/a/manifests/latest".into(),
             status: 400,
+            retry_after: None,
             body: r#"{"errors":[{"code":"TAG_INVALID","message":"The image tag 'latest' already exists in the 'shop/a' repository and cannot be overwritten because the repository is immutable."}]}"#.into(),
         };
         let m = refused("latest", e).to_string();
@@ -202,6 +217,7 @@ mod tests {
             method: reqwest::Method::PUT,
             url: "u".into(),
             status: 500,
+            retry_after: None,
             body: "boom".into(),
         };
         assert!(

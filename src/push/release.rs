@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use futures::StreamExt;
 
-use crate::registry::{Registry, RegistryError};
+use oci_registry::{Registry, RegistryError};
 
 /// Where the digests to release come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -230,8 +230,8 @@ pub async fn release(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::registry::Manifest;
     use async_trait::async_trait;
+    use oci_registry::Manifest;
     use std::collections::HashMap;
     use std::sync::Mutex;
 
@@ -278,6 +278,7 @@ mod tests {
                     method: reqwest::Method::GET,
                     url: format!("{repo}/{r}"),
                     status: 404,
+                    retry_after: None,
                     body: "MANIFEST_UNKNOWN".into(),
                 })
         }

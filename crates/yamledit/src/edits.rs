@@ -1,0 +1,593 @@
+//! Recording edits: [`Edits`] checks each requested change against the parsed
+//! tree and records it whole or not at all. Scalar writes become splices right
+//! away; removals and insertions are collected per collection (see
+//! `group.rs`), because neighbours decide their exact byte ranges, and become
+//! splices only when the plan is asked for.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::group::{Group, Line, assemble, sequence_indent_style};
+use crate::scalar::render_scalar;
+use crate::text::{char_column, line_break, location, next_line_start};
+use crate::tree::{Document, Node, NodeKind, Shape, outside_alias_into, parse_shared, subtree_end};
+use crate::verify::{Check, verify};
+use crate::{CollectionStyle, ScalarStyle, YamlError};
+
+/// One byte-level change: replace `range` of the original text with `text`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Splice {
+    /// The bytes of the original text that are replaced (empty: an insertion).
+    pub range: Range<usize>,
+    /// What is written in their place.
+    pub text: String,
+    pub(crate) checks: Vec<(usize, Check)>,
+    /// Tie-break among splices at the same position: phase (0 scalar writes,
+    /// 1 placeholders, 2 removals, 3 insertions), then rank.
+    pub(crate) order: (u8, usize),
+}
+
+#[derive(Debug, Clone)]
+struct Claim {
+    doc: usize,
+    ancestry: Vec<usize>,
+    removes: Option<(usize, usize)>,
+}
+
+/// A set of changes to one text, applied together by [`Edits::apply`].
+/// Each method checks its change and either records it whole or returns an
+/// error and records nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Edits {
+    source: Option<Arc<str>>,
+    documents: usize,
+    replacements: Vec<Splice>,
+    groups: Vec<Group>,
+    claims: Vec<Claim>,
+    sequence: usize,
+}
+
+pub(crate) fn refused(node: &Node<'_>, reason: impl Into<String>) -> YamlError {
+    YamlError::Refused {
+        line: node.line(),
+        column: node.column(),
+        reason: reason.into(),
+    }
+}
+
+pub(crate) fn wrong_kind(node: &Node<'_>, expected: &'static str) -> YamlError {
+    YamlError::WrongKind {
+        line: node.line(),
+        column: node.column(),
+        expected,
+        found: node.kind_name(),
+    }
+}
+
+fn writable(node: &Node<'_>) -> Result<(), YamlError> {
+    if let Some((line, column)) = node.via {
+        return Err(refused(
+            node,
+            format!(
+                "a node reached through the alias or merge key at line {line}, column {column}; edit the anchored node instead"
+            ),
+        ));
+    }
+    if let Shape::Alias { name, target } = &node.data().shape {
+        let (line, column) = location(&node.doc.source, node.doc.node(*target).props_start);
+        return Err(refused(
+            node,
+            format!(
+                "the alias `*{name}`; edit the anchor `&{name}` at line {line}, column {column} instead"
+            ),
+        ));
+    }
+    Ok(())
+}
+
+impl Edits {
+    /// No edits yet; the first edit ties the set to its node's text.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Whether no change has been recorded.
+    pub fn is_empty(&self) -> bool {
+        self.replacements.is_empty()
+            && self
+                .groups
+                .iter()
+                .all(|g| g.removed.is_empty() && g.inserts.is_empty())
+    }
+
+    /// Sets a scalar's value, keeping its quoting style where it can.
+    pub fn set_scalar(&mut self, node: Node<'_>, value: &str) -> Result<&mut Self, YamlError> {
+        self.transaction(node.doc, |edits| edits.record_scalar(node, value))
+    }
+
+    /// Sets `key` in a mapping: the existing value is replaced like
+    /// [`Edits::set_scalar`]; a missing key is added after the last entry.
+    pub fn set_key(
+        &mut self,
+        mapping: Node<'_>,
+        key: &str,
+        value: &str,
+    ) -> Result<&mut Self, YamlError> {
+        self.transaction(mapping.doc, |edits| {
+            if let Some(existing) = edits.live_value(mapping, key)? {
+                return edits.record_scalar(existing, value);
+            }
+            let in_flow = mapping.data().in_flow || is_flow(&mapping);
+            let key_text = render_scalar(key, ScalarStyle::Plain, in_flow);
+            let value_text = render_scalar(value, ScalarStyle::Plain, in_flow);
+            let text = format!("{key_text}: {value_text}");
+            let checks = vec![
+                (0, Check::Value(key.to_owned())),
+                (key_text.len() + 2, Check::Value(value.to_owned())),
+            ];
+            edits.record_insert(mapping, key, vec![Line::new(0, text, checks)])
+        })
+    }
+
+    /// Removes `key` and its value from a mapping (its whole line(s) in block
+    /// style). A missing key is not an error: the key is then already absent.
+    /// A key added earlier in the same `Edits` is taken out of the batch.
+    pub fn remove_key(&mut self, mapping: Node<'_>, key: &str) -> Result<&mut Self, YamlError> {
+        self.transaction(mapping.doc, |edits| {
+            writable(&mapping)?;
+            if !matches!(mapping.kind(), NodeKind::Mapping(_)) {
+                return Err(wrong_kind(&mapping, "mapping"));
+            }
+            // A key added earlier in this batch: drop that addition.
+            let group_key = (mapping.doc.index, mapping.id);
+            if let Some(group) = edits.groups.iter_mut().find(|g| g.key == group_key)
+                && let Some(pos) = group.new_keys.iter().position(|k| k == key)
+            {
+                group.new_keys.remove(pos);
+                group.inserts.remove(pos);
+                return Ok(());
+            }
+            let Some(index) = mapping
+                .entries()
+                .position(|(k, _)| k.as_str() == Some(key) && k.scalar_style().is_some())
+            else {
+                return Ok(());
+            };
+            let (k, v) = mapping.entries().nth(index).expect("entry exists");
+            if let Some(alias) = outside_alias_into(mapping.doc, k.id..subtree_end(mapping.doc, v.id) + 1) {
+                return Err(refused(
+                    &k,
+                    format!(
+                        "this entry: it defines an anchor that the alias at line {}, column {} uses",
+                        alias.line, alias.column
+                    ),
+                ));
+            }
+            let group = edits.group(mapping)?;
+            let member = &group.members[index];
+            if !group.flow && !member.line_mode {
+                let prefix = &mapping.doc.source[member.line_start..member.start];
+                if index != 0 || !prefix.chars().all(|c| c == ' ' || c == '-') {
+                    return Err(refused(
+                        &k,
+                        "a key that does not start its line (explicit `? ` key?)",
+                    ));
+                }
+            }
+            if !group.removed.insert(index) {
+                return Ok(());
+            }
+            edits.claim(mapping.doc, mapping.ancestry(), Some((k.id, v.id)))
+        })
+    }
+
+    /// Appends a mapping item built from `entries` to a sequence.
+    pub fn append_item(
+        &mut self,
+        sequence: Node<'_>,
+        entries: &[(&str, &str)],
+    ) -> Result<&mut Self, YamlError> {
+        self.transaction(sequence.doc, |edits| {
+            writable(&sequence)?;
+            let NodeKind::Sequence(style) = sequence.kind() else {
+                return Err(wrong_kind(&sequence, "sequence"));
+            };
+            let group = edits.group(sequence)?;
+            let up = if entries.is_empty() { 1 } else { 2 };
+            let lines = if style == CollectionStyle::Flow {
+                let (text, checks) = flow_mapping_text(entries);
+                let mut line = Line::new(0, text, checks);
+                line.sibling = (!entries.is_empty()).then_some((1, up));
+                vec![line]
+            } else {
+                let mut lines = item_lines(group.indent, group.gap, entries);
+                if !entries.is_empty() {
+                    lines[0].sibling = Some((1 + group.gap, up));
+                }
+                lines
+            };
+            group.inserts.push(lines);
+            edits.claim(sequence.doc, sequence.ancestry(), None)
+        })
+    }
+
+    /// Adds `key` holding a sequence of mappings (one per element of `items`)
+    /// at the end of a mapping. A key present with an empty value (`images:`)
+    /// gets the sequence as its value.
+    pub fn insert_key_with_sequence(
+        &mut self,
+        mapping: Node<'_>,
+        key: &str,
+        items: &[&[(&str, &str)]],
+    ) -> Result<&mut Self, YamlError> {
+        self.transaction(mapping.doc, |edits| {
+            writable(&mapping)?;
+            if !matches!(mapping.kind(), NodeKind::Mapping(_)) {
+                return Err(wrong_kind(&mapping, "mapping"));
+            }
+            let flow = is_flow(&mapping);
+            let in_flow = mapping.data().in_flow || flow;
+            let existing = edits.live_value(mapping, key)?;
+            if let Some(value) = existing {
+                let empty =
+                    value.span().is_empty() && matches!(value.kind(), NodeKind::Scalar { .. });
+                if !empty {
+                    let (k, _) = mapping.direct_entry(key).expect("live key");
+                    return Err(YamlError::KeyExists {
+                        line: k.line(),
+                        column: k.column(),
+                        key: key.into(),
+                    });
+                }
+                return edits.record_sequence_for_null(mapping, value, items, in_flow);
+            }
+            let key_text = render_scalar(key, ScalarStyle::Plain, in_flow);
+            let mut first_checks = vec![(0, Check::Value(key.to_owned()))];
+            if flow {
+                let mut text = format!("{key_text}: [");
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        text.push_str(", ");
+                    }
+                    let (item_text, checks) = flow_mapping_text(item);
+                    first_checks.extend(checks.into_iter().map(|(o, c)| (o + text.len(), c)));
+                    text.push_str(&item_text);
+                }
+                text.push(']');
+                return edits.record_insert(mapping, key, vec![Line::new(0, text, first_checks)]);
+            }
+            if items.is_empty() {
+                let text = format!("{key_text}: []");
+                return edits.record_insert(mapping, key, vec![Line::new(0, text, first_checks)]);
+            }
+            let offset = sequence_indent_style(mapping.doc);
+            let mut lines = vec![Line::new(0, format!("{key_text}:"), first_checks)];
+            for item in items {
+                lines.extend(item_lines(offset, 1, item));
+            }
+            edits.record_insert(mapping, key, lines)
+        })
+    }
+
+    /// The byte-level plan: every splice, sorted, as [`Edits::apply`] will use it.
+    pub fn splices(&self) -> Result<Vec<Splice>, YamlError> {
+        let Some(src) = &self.source else {
+            return Ok(Vec::new());
+        };
+        let eol = line_break(src);
+        let mut splices = self.replacements.clone();
+        for group in &self.groups {
+            group.plan(src, eol, &mut splices);
+        }
+        splices.sort_by_key(|s| (s.range.start, s.range.end, s.order));
+        for pair in splices.windows(2) {
+            // Two values written into the same empty node also collide.
+            let same_empty_node = pair[0].range.is_empty()
+                && pair[0].range == pair[1].range
+                && pair[0].order.0 == 0
+                && pair[1].order.0 == 0;
+            if pair[0].range.end > pair[1].range.start || same_empty_node {
+                let (line, column) = location(src, pair[1].range.start);
+                return Err(YamlError::Overlap { line, column });
+            }
+        }
+        Ok(splices)
+    }
+
+    /// Applies the edits to `text` (the text that was parsed), re-parses the
+    /// result and checks that every written value reads back as set.
+    pub fn apply(&self, text: &str) -> Result<String, YamlError> {
+        let Some(src) = &self.source else {
+            return Ok(text.to_owned());
+        };
+        if **src != *text {
+            return Err(YamlError::SourceMismatch);
+        }
+        let splices = self.splices()?;
+        let mut out = String::with_capacity(text.len() + 256);
+        let mut last = 0;
+        let mut checks = Vec::new();
+        for splice in &splices {
+            out.push_str(&text[last..splice.range.start]);
+            let at = out.len();
+            checks.extend(
+                splice
+                    .checks
+                    .iter()
+                    .map(|(offset, check)| (at + offset, check)),
+            );
+            out.push_str(&splice.text);
+            last = splice.range.end;
+        }
+        out.push_str(&text[last..]);
+        verify(&out, self.documents, &splices, &checks)?;
+        Ok(out)
+    }
+
+    fn transaction(
+        &mut self,
+        doc: &Document,
+        change: impl FnOnce(&mut Edits) -> Result<(), YamlError>,
+    ) -> Result<&mut Self, YamlError> {
+        let mut next = self.clone();
+        match &next.source {
+            None => {
+                next.source = Some(Arc::clone(&doc.source));
+                next.documents = parse_shared(&doc.source)?.len();
+            }
+            Some(src) if Arc::ptr_eq(src, &doc.source) || **src == *doc.source => {}
+            Some(_) => return Err(YamlError::SourceMismatch),
+        }
+        change(&mut next)?;
+        next.splices()?;
+        *self = next;
+        Ok(self)
+    }
+
+    fn next_order(&mut self) -> usize {
+        self.sequence += 1;
+        self.sequence
+    }
+
+    fn claim(
+        &mut self,
+        doc: &Document,
+        ancestry: Vec<usize>,
+        removes: Option<(usize, usize)>,
+    ) -> Result<(), YamlError> {
+        let conflict = self.claims.iter().any(|c| {
+            c.doc == doc.index
+                && (c
+                    .removes
+                    .is_some_and(|(k, v)| ancestry.contains(&k) || ancestry.contains(&v))
+                    || removes
+                        .is_some_and(|(k, v)| c.ancestry.contains(&k) || c.ancestry.contains(&v)))
+        });
+        if conflict {
+            let node = doc.node(removes.map_or(ancestry[0], |(k, _)| k));
+            return Err(YamlError::Overlap {
+                line: node.line,
+                column: node.column,
+            });
+        }
+        self.claims.push(Claim {
+            doc: doc.index,
+            ancestry,
+            removes,
+        });
+        Ok(())
+    }
+
+    /// The value of a key that is written in this mapping and not being removed.
+    fn live_value<'a>(
+        &mut self,
+        mapping: Node<'a>,
+        key: &str,
+    ) -> Result<Option<Node<'a>>, YamlError> {
+        writable(&mapping)?;
+        if !matches!(mapping.kind(), NodeKind::Mapping(_)) {
+            return Err(wrong_kind(&mapping, "mapping"));
+        }
+        let Some(index) = mapping
+            .entries()
+            .position(|(k, _)| k.as_str() == Some(key) && k.scalar_style().is_some())
+        else {
+            return Ok(None);
+        };
+        let removed = self
+            .groups
+            .iter()
+            .any(|g| g.key == (mapping.doc.index, mapping.id) && g.removed.contains(&index));
+        Ok((!removed).then(|| mapping.entries().nth(index).expect("entry exists").1))
+    }
+
+    fn record_scalar(&mut self, node: Node<'_>, value: &str) -> Result<(), YamlError> {
+        writable(&node)?;
+        let data = node.data();
+        let Shape::Scalar { style, .. } = &data.shape else {
+            return Err(wrong_kind(&node, "scalar"));
+        };
+        if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
+            return Err(refused(&node, "a block scalar (`|` or `>`)"));
+        }
+        let src = &node.doc.source;
+        let rendered = render_scalar(value, *style, data.in_flow);
+        let (range, text, offset) = if data.span.is_empty() {
+            // An implicit null: `key:` becomes `key: value`.
+            if !src[data.span.start..].starts_with(':') {
+                return Err(refused(
+                    &node,
+                    "an empty value that has no `key:` to write after",
+                ));
+            }
+            let at = data.span.start + 1;
+            let text = format!(
+                " {}",
+                render_scalar(value, ScalarStyle::Plain, data.in_flow)
+            );
+            (at..at, text, 1)
+        } else {
+            (data.span.clone(), rendered, 0)
+        };
+        let order = (0, self.next_order());
+        self.replacements.push(Splice {
+            range,
+            text,
+            checks: vec![(offset, Check::Value(value.to_owned()))],
+            order,
+        });
+        self.claim(node.doc, node.ancestry(), None)
+    }
+
+    fn record_insert(
+        &mut self,
+        mapping: Node<'_>,
+        key: &str,
+        lines: Vec<Line>,
+    ) -> Result<(), YamlError> {
+        let group = self.group(mapping)?;
+        if group.new_keys.iter().any(|k| k == key) {
+            return Err(YamlError::KeyExists {
+                line: mapping.line(),
+                column: mapping.column(),
+                key: key.into(),
+            });
+        }
+        let mut lines = lines;
+        lines[0].sibling = Some((0, 1));
+        group.new_keys.push(key.to_owned());
+        group.inserts.push(lines);
+        self.claim(mapping.doc, mapping.ancestry(), None)
+    }
+
+    /// `key:` with an empty value: put the sequence after the `:`.
+    fn record_sequence_for_null(
+        &mut self,
+        mapping: Node<'_>,
+        value: Node<'_>,
+        items: &[&[(&str, &str)]],
+        in_flow: bool,
+    ) -> Result<(), YamlError> {
+        let src = &mapping.doc.source;
+        let colon = value.span().start;
+        let order = (0, self.next_order());
+        let splice = if in_flow || items.is_empty() {
+            let mut text = String::from(" [");
+            let mut checks = Vec::new();
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    text.push_str(", ");
+                }
+                let (item_text, item_checks) = flow_mapping_text(item);
+                checks.extend(item_checks.into_iter().map(|(o, c)| (o + text.len(), c)));
+                text.push_str(&item_text);
+            }
+            text.push(']');
+            Splice {
+                range: colon + 1..colon + 1,
+                text,
+                checks,
+                order,
+            }
+        } else {
+            let (key, _) = mapping
+                .entries()
+                .find(|(_, v)| v.id == value.id)
+                .expect("entry exists");
+            let indent =
+                char_column(src, key.data().props_start) + sequence_indent_style(mapping.doc);
+            let lines: Vec<Line> = items
+                .iter()
+                .flat_map(|item| item_lines(indent, 1, item))
+                .collect();
+            let eol = line_break(src);
+            let (at, prefix) = match next_line_start(src, colon) {
+                Some(at) => (at, false),
+                None => (src.len(), true),
+            };
+            let (text, checks) = assemble(&lines, None, eol, prefix, !prefix);
+            Splice {
+                range: at..at,
+                text,
+                checks,
+                order,
+            }
+        };
+        self.replacements.push(splice);
+        self.claim(mapping.doc, value.ancestry(), None)
+    }
+
+    fn group(&mut self, node: Node<'_>) -> Result<&mut Group, YamlError> {
+        let key = (node.doc.index, node.id);
+        if let Some(i) = self.groups.iter().position(|g| g.key == key) {
+            return Ok(&mut self.groups[i]);
+        }
+        let group = Group::new(node)?;
+        self.groups.push(group);
+        Ok(self.groups.last_mut().expect("just pushed"))
+    }
+}
+
+fn is_flow(node: &Node<'_>) -> bool {
+    matches!(
+        node.kind(),
+        NodeKind::Mapping(CollectionStyle::Flow) | NodeKind::Sequence(CollectionStyle::Flow)
+    )
+}
+
+/// `{k: v, k2: v2}` with readback checks relative to its start.
+fn flow_mapping_text(entries: &[(&str, &str)]) -> (String, Vec<(usize, Check)>) {
+    let mut text = String::from("{");
+    let mut checks = Vec::new();
+    for (i, (key, value)) in entries.iter().enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        checks.push((text.len(), Check::Value((*key).to_owned())));
+        text.push_str(&render_scalar(key, ScalarStyle::Plain, true));
+        text.push_str(": ");
+        checks.push((text.len(), Check::Value((*value).to_owned())));
+        text.push_str(&render_scalar(value, ScalarStyle::Plain, true));
+    }
+    text.push('}');
+    (text, checks)
+}
+
+/// Lines of one block sequence item `- k: v` / `  k2: v2` with the dash at
+/// `dash` and `gap` spaces after it.
+fn item_lines(dash: usize, gap: usize, entries: &[(&str, &str)]) -> Vec<Line> {
+    if entries.is_empty() {
+        return vec![Line::new(
+            dash,
+            format!("-{}{{}}", " ".repeat(gap)),
+            Vec::new(),
+        )];
+    }
+    let mut lines = Vec::new();
+    for (i, (key, value)) in entries.iter().enumerate() {
+        let key_text = render_scalar(key, ScalarStyle::Plain, false);
+        let value_text = render_scalar(value, ScalarStyle::Plain, false);
+        let lead = if i == 0 {
+            format!("-{}", " ".repeat(gap))
+        } else {
+            String::new()
+        };
+        let indent = if i == 0 { dash } else { dash + 1 + gap };
+        let checks = vec![
+            (lead.len(), Check::Value((*key).to_owned())),
+            (
+                lead.len() + key_text.len() + 2,
+                Check::Value((*value).to_owned()),
+            ),
+        ];
+        lines.push(Line::new(
+            indent,
+            format!("{lead}{key_text}: {value_text}"),
+            checks,
+        ));
+    }
+    lines
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,804 @@
+//! Unit tests of the editing rules: each one edits a small text and compares
+//! the whole output, so a stray byte anywhere fails it.
+
+use super::*;
+use crate::parse;
+
+/// Parses `text`, lets `change` record edits, applies them.
+fn edit(
+    text: &str,
+    change: impl FnOnce(&[Document], &mut Edits) -> Result<(), YamlError>,
+) -> Result<String, YamlError> {
+    let docs = parse(text)?;
+    let mut edits = Edits::new();
+    change(&docs, &mut edits)?;
+    edits.apply(text)
+}
+
+fn ok(text: &str, change: impl FnOnce(&[Document], &mut Edits) -> Result<(), YamlError>) -> String {
+    edit(text, change).unwrap_or_else(|e| panic!("edit failed: {e}"))
+}
+
+fn set(
+    path: &'static [&'static str],
+    value: &'static str,
+) -> impl FnOnce(&[Document], &mut Edits) -> Result<(), YamlError> {
+    move |docs, edits| {
+        let node = docs[0].lookup(path).expect("path exists");
+        edits.set_scalar(node, value)?;
+        Ok(())
+    }
+}
+
+// ----- set_scalar
+
+#[test]
+fn set_scalar_keeps_style() {
+    let text = "a: old # keep\nb: 'old'\nc: \"old\"\n";
+    assert_eq!(
+        ok(text, set(&["a"], "new")),
+        "a: new # keep\nb: 'old'\nc: \"old\"\n"
+    );
+    assert_eq!(
+        ok(text, set(&["b"], "it's")),
+        "a: old # keep\nb: 'it''s'\nc: \"old\"\n"
+    );
+    assert_eq!(
+        ok(text, set(&["c"], "q\"\\")),
+        "a: old # keep\nb: 'old'\nc: \"q\\\"\\\\\"\n"
+    );
+}
+
+#[test]
+fn set_scalar_quotes_plain_values_that_need_it() {
+    let text = "tag: v1\n";
+    for (value, expected) in [
+        ("1.10", "tag: \"1.10\"\n"),
+        ("true", "tag: \"true\"\n"),
+        ("null", "tag: \"null\"\n"),
+        ("", "tag: \"\"\n"),
+        ("a: b", "tag: \"a: b\"\n"),
+        ("x #y", "tag: \"x #y\"\n"),
+        ("*x", "tag: \"*x\"\n"),
+        ("- x", "tag: \"- x\"\n"),
+        ("line\nbreak", "tag: \"line\\nbreak\"\n"),
+        ("repo@sha256:abc", "tag: repo@sha256:abc\n"),
+        ("a,b[c]", "tag: a,b[c]\n"),
+        ("-x", "tag: -x\n"),
+    ] {
+        assert_eq!(ok(text, set(&["tag"], value)), expected, "{value:?}");
+    }
+    // In flow context the flow indicators need quotes too.
+    assert_eq!(
+        ok("m: {tag: v1}\n", set(&["m", "tag"], "a,b")),
+        "m: {tag: \"a,b\"}\n"
+    );
+    assert_eq!(
+        ok("m: [v1, v2]\n", set(&["m", "0"], "x]")),
+        "m: [\"x]\", v2]\n"
+    );
+    // Single quotes cannot escape control characters.
+    assert_eq!(ok("t: 'v'\n", set(&["t"], "a\tb")), "t: \"a\\tb\"\n");
+}
+
+#[test]
+fn set_scalar_on_empty_value_and_multiline_scalars() {
+    assert_eq!(ok("a:\nb: 2\n", set(&["a"], "x")), "a: x\nb: 2\n");
+    assert_eq!(ok("a: # c\nb: 2\n", set(&["a"], "x")), "a: x # c\nb: 2\n");
+    assert_eq!(
+        ok("a: \"one\n  two\"\nb: 2\n", set(&["a"], "x")),
+        "a: \"x\"\nb: 2\n"
+    );
+    assert_eq!(
+        ok("a: one\n  two\nb: 2\n", set(&["a"], "x")),
+        "a: x\nb: 2\n"
+    );
+}
+
+#[test]
+fn set_scalar_refuses_block_scalars_aliases_and_merged_values() {
+    let text = "lit: |\n  x\nbase: &img repo:v1\nuse: *img\nm: &m\n  image: a\nn:\n  <<: *m\n";
+    let docs = parse(text).unwrap();
+    let mut edits = Edits::new();
+    let err = edits
+        .set_scalar(docs[0].lookup(&["lit"]).unwrap(), "y")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 2, column 3: cannot edit a block scalar (`|` or `>`)"
+    );
+    let err = edits
+        .set_scalar(docs[0].lookup(&["use"]).unwrap(), "y")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 4, column 6: cannot edit the alias `*img`; edit the anchor `&img` at line 3, column 7 instead"
+    );
+    let err = edits
+        .set_scalar(docs[0].lookup(&["n", "image"]).unwrap(), "y")
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("reached through the alias or merge key at line 8, column 3"),
+        "{err}"
+    );
+    let err = edits
+        .set_key(docs[0].lookup(&["use"]).unwrap(), "k", "v")
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            YamlError::Refused {
+                line: 4,
+                column: 6,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    let err = edits
+        .set_scalar(docs[0].lookup(&["n"]).unwrap(), "v")
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        YamlError::WrongKind {
+            expected: "scalar",
+            found: "mapping",
+            ..
+        }
+    ));
+    assert!(edits.is_empty());
+    // The anchored value itself may be edited.
+    assert_eq!(
+        ok(text, set(&["base"], "repo:v2")),
+        text.replace("&img repo:v1", "&img repo:v2")
+    );
+}
+
+#[test]
+fn helm_values_image_mapping_and_string() {
+    let text = "\
+# Default values for shop.
+defaults: &defaults
+  pullPolicy: IfNotPresent
+api:
+  image:
+    repository: old/api   # set by CI
+    tag: \"1.0\"
+  <<: *defaults
+worker:
+  image: 'old/worker:1.0'
+";
+    let out = ok(text, |d, e| {
+        let image = d[0].lookup(&["api", "image"]).unwrap();
+        e.set_key(image, "repository", "123.dkr.ecr/shop/api")?;
+        e.set_key(image, "tag", "in-abc")?;
+        e.set_key(image, "digest", "sha256:1")?;
+        let worker = d[0].lookup(&["worker", "image"]).unwrap();
+        e.set_scalar(worker, "123.dkr.ecr/shop/worker@sha256:2")?;
+        Ok(())
+    });
+    assert_eq!(
+        out,
+        "\
+# Default values for shop.
+defaults: &defaults
+  pullPolicy: IfNotPresent
+api:
+  image:
+    repository: 123.dkr.ecr/shop/api   # set by CI
+    tag: \"in-abc\"
+    digest: sha256:1
+  <<: *defaults
+worker:
+  image: '123.dkr.ecr/shop/worker@sha256:2'
+"
+    );
+    // A value that only exists through the merge key is read-only.
+    let docs = parse(text).unwrap();
+    let merged = docs[0].lookup(&["api", "pullPolicy"]).unwrap();
+    assert_eq!(merged.as_str(), Some("IfNotPresent"));
+    let err = Edits::new().set_scalar(merged, "Always").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            YamlError::Refused {
+                line: 3,
+                column: 15,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn raw_multi_document_manifest() {
+    let text = "\
+apiVersion: apps/v1
+kind: Deployment
+spec:
+  template:
+    spec:
+      containers:
+        - name: api
+          image: \"old/api:1.0\"
+        - {name: sidecar, image: envoy:1.29}
+---
+# a Service has no image
+apiVersion: v1
+kind: Service
+";
+    let docs = parse(text).unwrap();
+    let mut edits = Edits::new();
+    for doc in &docs {
+        let Some(containers) = doc.lookup(&["spec", "template", "spec", "containers"]) else {
+            continue;
+        };
+        for container in containers.items() {
+            let image = container.get("image").unwrap();
+            if image.as_str() == Some("old/api:1.0") {
+                edits.set_scalar(image, "new/api@sha256:abc").unwrap();
+            }
+        }
+    }
+    let out = edits.apply(text).unwrap();
+    assert_eq!(
+        out,
+        text.replace("\"old/api:1.0\"", "\"new/api@sha256:abc\"")
+    );
+}
+
+// ----- set_key / remove_key in block mappings
+
+const KUSTOMIZATION: &str = "\
+# Production overlay — édition spéciale
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../base   # the base
+
+images:
+  # the API
+  - name: api
+    newTag: \"1.0\"   # pinned by hand
+
+  # the worker
+  - name: worker
+    newName: old/worker
+
+# trailing comment
+";
+
+#[test]
+fn kustomize_patch_changes_only_the_values() {
+    let out = ok(KUSTOMIZATION, |docs, edits| {
+        let images: Vec<_> = docs[0].lookup(&["images"]).unwrap().items().collect();
+        edits.set_key(images[0], "newName", "123.dkr.ecr/shop/api")?;
+        edits.set_key(images[0], "digest", "sha256:aaa")?;
+        edits.remove_key(images[0], "newTag")?;
+        edits.set_key(images[1], "newName", "123.dkr.ecr/shop/worker")?;
+        edits.set_key(images[1], "digest", "sha256:bbb")?;
+        let images = docs[0].lookup(&["images"]).unwrap();
+        edits.append_item(
+            images,
+            &[
+                ("name", "web"),
+                ("newName", "123.dkr.ecr/shop/web"),
+                ("digest", "sha256:ccc"),
+            ],
+        )?;
+        Ok(())
+    });
+    assert_eq!(
+        out,
+        "\
+# Production overlay — édition spéciale
+apiVersion: kustomize.config.k8s.io/v1beta1
+kind: Kustomization
+resources:
+  - ../../base   # the base
+
+images:
+  # the API
+  - name: api
+    newName: 123.dkr.ecr/shop/api
+    digest: sha256:aaa
+
+  # the worker
+  - name: worker
+    newName: 123.dkr.ecr/shop/worker
+    digest: sha256:bbb
+  - name: web
+    newName: 123.dkr.ecr/shop/web
+    digest: sha256:ccc
+
+# trailing comment
+"
+    );
+}
+
+#[test]
+fn set_key_inserts_after_last_entry_before_trailing_comments() {
+    let text = "a: 1 # one\n\n# about b\nb:\n  c: 2 # two\n  d:\n    - x\n    - y # last\n  # end of b\n\n# end\n";
+    let out = ok(text, |docs, edits| {
+        edits.set_key(docs[0].lookup(&["b"]).unwrap(), "e", "three")?;
+        edits.set_key(docs[0].root(), "f", "4")?;
+        Ok(())
+    });
+    assert_eq!(
+        out,
+        "a: 1 # one\n\n# about b\nb:\n  c: 2 # two\n  d:\n    - x\n    - y # last\n  e: three\nf: \"4\"\n  # end of b\n\n# end\n"
+    );
+}
+
+#[test]
+fn set_key_existing_key_and_duplicate_insert() {
+    let text = "a: 1\n";
+    assert_eq!(
+        ok(text, |d, e| e.set_key(d[0].root(), "a", "two").map(drop)),
+        "a: two\n"
+    );
+    let docs = parse(text).unwrap();
+    let mut edits = Edits::new();
+    edits.set_key(docs[0].root(), "b", "one").unwrap();
+    let err = edits.set_key(docs[0].root(), "b", "two").unwrap_err();
+    assert!(matches!(err, YamlError::KeyExists { .. }), "{err:?}");
+    assert_eq!(edits.apply(text).unwrap(), "a: 1\nb: one\n");
+}
+
+#[test]
+fn set_key_after_block_scalars() {
+    let text = "a:\n  s: |\n    text\n\n\nb: 1\n";
+    let out = ok(text, |d, e| {
+        e.set_key(d[0].lookup(&["a"]).unwrap(), "k", "v").map(drop)
+    });
+    assert_eq!(out, "a:\n  s: |\n    text\n  k: v\n\n\nb: 1\n");
+    // With keep chomping the blank lines are content and stay with the scalar.
+    let text = "a:\n  s: |+\n    text\n\nb: 1\n";
+    let out = ok(text, |d, e| {
+        e.set_key(d[0].lookup(&["a"]).unwrap(), "k", "v").map(drop)
+    });
+    assert_eq!(out, "a:\n  s: |+\n    text\n\n  k: v\nb: 1\n");
+}
+
+#[test]
+fn set_key_in_compact_sequence_items_and_nested_sequences() {
+    let text = "- name: a\n- - name: b\n    tag: c\n-   name: d\n";
+    let out = ok(text, |d, e| {
+        let root = d[0].root();
+        e.set_key(root.lookup(&["0"]).unwrap(), "x", "p")?;
+        e.set_key(root.lookup(&["1", "0"]).unwrap(), "x", "q")?;
+        e.set_key(root.lookup(&["2"]).unwrap(), "x", "r")?;
+        Ok(())
+    });
+    assert_eq!(
+        out,
+        "- name: a\n  x: p\n- - name: b\n    tag: c\n    x: q\n-   name: d\n    x: r\n"
+    );
+}
+
+#[test]
+fn remove_key_removes_whole_lines() {
+    let text = "a: 1\nb: 2 # gone too\nc:\n  d: 3\n\n  e: [4,\n     5]\nf: 6\n";
+    let out = ok(text, |d, e| {
+        e.remove_key(d[0].root(), "b")?;
+        e.remove_key(d[0].root(), "c")?;
+        e.remove_key(d[0].root(), "missing")?;
+        Ok(())
+    });
+    assert_eq!(out, "a: 1\nf: 6\n");
+}
+
+#[test]
+fn remove_key_first_key_of_a_sequence_item() {
+    let text = "- newTag: v1 # old\n  name: api\n";
+    let out = ok(text, |d, e| {
+        e.remove_key(d[0].lookup(&["0"]).unwrap(), "newTag")
+            .map(drop)
+    });
+    assert_eq!(out, "- name: api\n");
+    let out = ok(text, |d, e| {
+        let item = d[0].lookup(&["0"]).unwrap();
+        e.remove_key(item, "newTag")?;
+        e.remove_key(item, "name")?;
+        Ok(())
+    });
+    assert_eq!(out, "- {}\n");
+    let out = ok(text, |d, e| {
+        let item = d[0].lookup(&["0"]).unwrap();
+        e.remove_key(item, "newTag")?;
+        e.remove_key(item, "name")?;
+        e.set_key(item, "digest", "sha256:1")?;
+        Ok(())
+    });
+    assert_eq!(out, "- digest: sha256:1\n");
+}
+
+#[test]
+fn remove_last_key_keeps_a_mapping() {
+    assert_eq!(
+        ok("a:\n  b: 1\nc: 2\n", |d, e| e
+            .remove_key(d[0].lookup(&["a"]).unwrap(), "b")
+            .map(drop)),
+        "a:\n  {}\nc: 2\n"
+    );
+    let out = ok("a:\n  b: 1\nc: 2\n", |d, e| {
+        let a = d[0].lookup(&["a"]).unwrap();
+        e.remove_key(a, "b")?;
+        e.set_key(a, "z", "zz")?;
+        Ok(())
+    });
+    assert_eq!(out, "a:\n  z: zz\nc: 2\n");
+}
+
+#[test]
+fn remove_then_set_same_key_moves_it_to_the_end() {
+    let out = ok("a: 1\nb: 2\n", |d, e| {
+        e.remove_key(d[0].root(), "a")?;
+        e.set_key(d[0].root(), "a", "again")?;
+        Ok(())
+    });
+    assert_eq!(out, "b: 2\na: again\n");
+}
+
+#[test]
+fn remove_key_refuses_entries_whose_anchor_is_used() {
+    let text = "a: &x 1\nb:\n  c: &y 2\nd: *y\ne: *x\n";
+    let docs = parse(text).unwrap();
+    let err = Edits::new().remove_key(docs[0].root(), "b").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "line 2, column 1: cannot edit this entry: it defines an anchor that the alias at line 4, column 4 uses"
+    );
+    // Removing the aliases, or an alias together with nothing else, is fine.
+    let out = ok(text, |d, e| {
+        e.remove_key(d[0].root(), "d")?;
+        e.remove_key(d[0].root(), "e")?;
+        Ok(())
+    });
+    assert_eq!(out, "a: &x 1\nb:\n  c: &y 2\n");
+}
+
+#[test]
+fn remove_key_refuses_explicit_keys() {
+    let docs = parse("a: 1\n? b\n: 2\n").unwrap();
+    let err = Edits::new().remove_key(docs[0].root(), "b").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            YamlError::Refused {
+                line: 2,
+                column: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+// ----- flow collections
+
+#[test]
+fn flow_mapping_set_insert_remove() {
+    let text = "images: [{name: x, newTag: y}]\n";
+    let out = ok(text, |d, e| {
+        let m = d[0].lookup(&["images", "0"]).unwrap();
+        e.set_key(m, "digest", "sha256:1")?;
+        Ok(())
+    });
+    assert_eq!(out, "images: [{name: x, newTag: y, digest: sha256:1}]\n");
+    let out = ok(text, |d, e| {
+        let m = d[0].lookup(&["images", "0"]).unwrap();
+        e.remove_key(m, "newTag")?;
+        e.set_key(m, "digest", "sha256:1")?;
+        Ok(())
+    });
+    assert_eq!(out, "images: [{name: x, digest: sha256:1}]\n");
+    let text = "m: { a: 1, b: 2, c: 3 }\n";
+    let rm = |keys: &'static [&'static str]| {
+        move |d: &[Document], e: &mut Edits| {
+            for k in keys {
+                e.remove_key(d[0].lookup(&["m"]).unwrap(), k)?;
+            }
+            Ok(())
+        }
+    };
+    assert_eq!(ok(text, rm(&["a"])), "m: { b: 2, c: 3 }\n");
+    assert_eq!(ok(text, rm(&["b"])), "m: { a: 1, c: 3 }\n");
+    assert_eq!(ok(text, rm(&["c"])), "m: { a: 1, b: 2 }\n");
+    assert_eq!(ok(text, rm(&["a", "b"])), "m: { c: 3 }\n");
+    assert_eq!(ok(text, rm(&["c", "a"])), "m: { b: 2 }\n");
+    assert_eq!(ok(text, rm(&["a", "b", "c"])), "m: {  }\n");
+}
+
+#[test]
+fn flow_mapping_insert_into_empty_and_multiple() {
+    let out = ok("m: {}\n", |d, e| {
+        let m = d[0].lookup(&["m"]).unwrap();
+        e.set_key(m, "a", "one")?;
+        e.set_key(m, "b", "x,y")?;
+        Ok(())
+    });
+    assert_eq!(out, "m: {a: one, b: \"x,y\"}\n");
+    let out = ok("m: {a: 1, b: 2}\n", |d, e| {
+        let m = d[0].lookup(&["m"]).unwrap();
+        e.remove_key(m, "a")?;
+        e.remove_key(m, "b")?;
+        e.set_key(m, "c", "three")?;
+        Ok(())
+    });
+    assert_eq!(out, "m: {c: three}\n");
+    // An empty value in a flow mapping is filled after its colon.
+    let out = ok("m: {a: , b: 2}\n", |d, e| {
+        let m = d[0].lookup(&["m"]).unwrap();
+        e.set_key(m, "a", "one")?;
+        Ok(())
+    });
+    assert_eq!(out, "m: {a: one , b: 2}\n");
+}
+
+#[test]
+fn append_item_to_flow_and_block_sequences() {
+    assert_eq!(
+        ok("s: [a, b]\n", |d, e| e
+            .append_item(d[0].lookup(&["s"]).unwrap(), &[("name", "x"), ("v", "1.0")])
+            .map(drop)),
+        "s: [a, b, {name: x, v: \"1.0\"}]\n"
+    );
+    assert_eq!(
+        ok("s: []\n", |d, e| e
+            .append_item(d[0].lookup(&["s"]).unwrap(), &[("name", "x")])
+            .map(drop)),
+        "s: [{name: x}]\n"
+    );
+    let text = "s:\n-   name: a # c\n    tag: b\n# between\n-   name: c\n\n# after\nt: 1\n";
+    assert_eq!(
+        ok(text, |d, e| e
+            .append_item(
+                d[0].lookup(&["s"]).unwrap(),
+                &[("name", "x"), ("tag", "yy")]
+            )
+            .map(drop)),
+        "s:\n-   name: a # c\n    tag: b\n# between\n-   name: c\n-   name: x\n    tag: yy\n\n# after\nt: 1\n"
+    );
+    let text = "s:\n  - a\n  - b\n";
+    assert_eq!(
+        ok(text, |d, e| e
+            .append_item(d[0].lookup(&["s"]).unwrap(), &[])
+            .map(drop)),
+        "s:\n  - a\n  - b\n  - {}\n"
+    );
+}
+
+#[test]
+fn append_twice_and_insert_into_last_item() {
+    let text = "images:\n- name: a\n";
+    let out = ok(text, |d, e| {
+        let images = d[0].lookup(&["images"]).unwrap();
+        e.set_key(images.lookup(&["0"]).unwrap(), "digest", "sha256:0")?;
+        e.append_item(images, &[("name", "b")])?;
+        e.append_item(images, &[("name", "c")])?;
+        e.set_key(d[0].root(), "z", "end")?;
+        Ok(())
+    });
+    assert_eq!(
+        out,
+        "images:\n- name: a\n  digest: sha256:0\n- name: b\n- name: c\nz: end\n"
+    );
+}
+
+#[test]
+fn append_to_indentless_sequence_of_sequences() {
+    let text = "a:\n- - x\n  - y\nb: 1\n";
+    let out = ok(text, |d, e| {
+        e.append_item(d[0].lookup(&["a"]).unwrap(), &[("k", "v")])?;
+        e.append_item(d[0].lookup(&["a", "0"]).unwrap(), &[])?;
+        Ok(())
+    });
+    assert_eq!(out, "a:\n- - x\n  - y\n  - {}\n- k: v\nb: 1\n");
+}
+
+// ----- insert_key_with_sequence
+
+#[test]
+fn insert_images_key() {
+    let text = "resources:\n- base\n# end\n";
+    let out = ok(text, |d, e| {
+        e.insert_key_with_sequence(
+            d[0].root(),
+            "images",
+            &[&[("name", "api"), ("digest", "sha256:1")]],
+        )
+        .map(drop)
+    });
+    assert_eq!(
+        out,
+        "resources:\n- base\nimages:\n- name: api\n  digest: sha256:1\n# end\n"
+    );
+    let text = "resources:\n  - base\n";
+    let out = ok(text, |d, e| {
+        e.insert_key_with_sequence(d[0].root(), "images", &[&[("name", "a")], &[("name", "b")]])
+            .map(drop)
+    });
+    assert_eq!(
+        out,
+        "resources:\n  - base\nimages:\n  - name: a\n  - name: b\n"
+    );
+    let text = "kind: Kustomization\nimages:   # none yet\nnamePrefix: x-\n";
+    let out = ok(text, |d, e| {
+        e.insert_key_with_sequence(d[0].root(), "images", &[&[("name", "a")]])
+            .map(drop)
+    });
+    assert_eq!(
+        out,
+        "kind: Kustomization\nimages:   # none yet\n- name: a\nnamePrefix: x-\n"
+    );
+    let out = ok("{kind: K}\n", |d, e| {
+        e.insert_key_with_sequence(d[0].root(), "images", &[&[("name", "a"), ("digest", "d")]])
+            .map(drop)
+    });
+    assert_eq!(out, "{kind: K, images: [{name: a, digest: d}]}\n");
+    let out = ok("a: 1\nimages:\n", |d, e| {
+        e.insert_key_with_sequence(d[0].root(), "images", &[])
+            .map(drop)
+    });
+    assert_eq!(out, "a: 1\nimages: []\n");
+    let out = ok("a: 1\n", |d, e| {
+        e.insert_key_with_sequence(d[0].root(), "images", &[])
+            .map(drop)
+    });
+    assert_eq!(out, "a: 1\nimages: []\n");
+    let docs = parse("images:\n- name: a\n").unwrap();
+    let err = Edits::new()
+        .insert_key_with_sequence(docs[0].root(), "images", &[])
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            YamlError::KeyExists {
+                line: 1,
+                column: 1,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
+// ----- line endings, BOM, end of file
+
+#[test]
+fn crlf_and_bom_are_kept() {
+    let text = "\u{feff}a: 1\r\nb:\r\n  - name: x\r\n";
+    let out = ok(text, |d, e| {
+        e.set_key(d[0].root(), "c", "cc")?;
+        e.append_item(
+            d[0].lookup(&["b"]).unwrap(),
+            &[("name", "yy"), ("tag", "z")],
+        )?;
+        e.set_key(d[0].lookup(&["b", "0"]).unwrap(), "tag", "t")?;
+        Ok(())
+    });
+    assert_eq!(
+        out,
+        "\u{feff}a: 1\r\nb:\r\n  - name: x\r\n    tag: t\r\n  - name: yy\r\n    tag: z\r\nc: cc\r\n"
+    );
+    // A BOM does not count as indentation.
+    let out = ok("\u{feff}a: 1\n", |d, e| {
+        e.set_key(d[0].root(), "b", "bb").map(drop)
+    });
+    assert_eq!(out, "\u{feff}a: 1\nb: bb\n");
+    let out = ok("\u{feff}a: 1\n", |d, e| {
+        e.remove_key(d[0].root(), "a").map(drop)
+    });
+    assert_eq!(out, "\u{feff}{}\n");
+}
+
+#[test]
+fn file_without_final_line_break() {
+    assert_eq!(
+        ok("a: 1", |d, e| e.set_key(d[0].root(), "b", "bb").map(drop)),
+        "a: 1\nb: bb"
+    );
+    assert_eq!(
+        ok("a: 1\r\nb: 2", |d, e| e
+            .set_key(d[0].root(), "c", "cc")
+            .map(drop)),
+        "a: 1\r\nb: 2\r\nc: cc"
+    );
+    assert_eq!(
+        ok("a: 1\nb: 2", |d, e| e
+            .remove_key(d[0].root(), "b")
+            .map(drop)),
+        "a: 1\n"
+    );
+    let out = ok("a: 1\nb: 2", |d, e| {
+        e.remove_key(d[0].root(), "b")?;
+        e.set_key(d[0].root(), "c", "cc")?;
+        Ok(())
+    });
+    assert_eq!(out, "a: 1\nc: cc");
+}
+
+#[test]
+fn multi_document_edits_touch_only_their_document() {
+    let text = "%YAML 1.2\n---\nkind: A\nimage: a:1\n...\n---\n# second\nkind: B\nspec:\n  image: b:1\n...\n";
+    let out = ok(text, |d, e| {
+        e.set_scalar(d[1].lookup(&["spec", "image"]).unwrap(), "b@sha256:2")?;
+        e.set_key(d[0].root(), "digest", "x")?;
+        Ok(())
+    });
+    assert_eq!(
+        out,
+        "%YAML 1.2\n---\nkind: A\nimage: a:1\ndigest: x\n...\n---\n# second\nkind: B\nspec:\n  image: b@sha256:2\n...\n"
+    );
+}
+
+// ----- safety
+
+#[test]
+fn overlapping_edits_are_refused_and_not_recorded() {
+    let text = "a:\n  b: 1\nc: 2\n";
+    let docs = parse(text).unwrap();
+    let mut edits = Edits::new();
+    edits
+        .set_scalar(docs[0].lookup(&["c"]).unwrap(), "three")
+        .unwrap();
+    let err = edits
+        .set_scalar(docs[0].lookup(&["c"]).unwrap(), "4")
+        .unwrap_err();
+    assert!(
+        matches!(err, YamlError::Overlap { line: 3, column: 4 }),
+        "{err:?}"
+    );
+    edits.remove_key(docs[0].root(), "a").unwrap();
+    let err = edits
+        .set_scalar(docs[0].lookup(&["a", "b"]).unwrap(), "5")
+        .unwrap_err();
+    assert!(matches!(err, YamlError::Overlap { .. }), "{err:?}");
+    let err = edits
+        .set_key(docs[0].lookup(&["a"]).unwrap(), "x", "5")
+        .unwrap_err();
+    assert!(matches!(err, YamlError::Overlap { .. }), "{err:?}");
+    assert_eq!(edits.apply(text).unwrap(), "c: three\n");
+}
+
+#[test]
+fn apply_checks_the_text() {
+    let docs = parse("a: 1\n").unwrap();
+    let mut edits = Edits::new();
+    edits
+        .set_scalar(docs[0].lookup(&["a"]).unwrap(), "2")
+        .unwrap();
+    assert_eq!(
+        edits.apply("a: 9\n").unwrap_err(),
+        YamlError::SourceMismatch
+    );
+    let other = parse("b: 1\n").unwrap();
+    let err = edits
+        .set_scalar(other[0].lookup(&["b"]).unwrap(), "2")
+        .unwrap_err();
+    assert_eq!(err, YamlError::SourceMismatch);
+    assert_eq!(Edits::new().apply("x: [").unwrap(), "x: [");
+}
+
+#[test]
+fn verification_rejects_broken_output() {
+    let text = "a: 1\nb: 2\n";
+    let docs = parse(text).unwrap();
+    let mut edits = Edits::new();
+    edits
+        .set_scalar(docs[0].lookup(&["a"]).unwrap(), "x")
+        .unwrap();
+    // Corrupt the plan behind the API's back: the re-parse must catch it.
+    edits.replacements[0].text = "[x".into();
+    let err = edits.apply(text).unwrap_err();
+    assert!(matches!(err, YamlError::Verification { .. }), "{err:?}");
+    edits.replacements[0].text = "y".into();
+    let err = edits.apply(text).unwrap_err();
+    assert!(
+        err.to_string().contains("does not read back as \"x\""),
+        "{err}"
+    );
+}
