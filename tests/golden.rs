@@ -634,7 +634,7 @@ fn kustomize_golden() {
         let pins = pins(only);
         let input = read(&dir.join("kustomization.yaml"));
         let mut used = Vec::new();
-        patch::overlay_images(&dir, &mut used, 0);
+        patch::overlay_images(&dir, &dir, &mut used, 0).unwrap();
         let out = match patch::kustomization(&input, &pins, pin, &used) {
             Ok(out) => out,
             Err(e) => {

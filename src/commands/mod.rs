@@ -24,6 +24,7 @@ use crate::execute::Executor;
 use crate::patch::{FileChange, Pinned};
 use crate::plan::git::GitInfo;
 use crate::plan::index::FileIndex;
+use crate::plan::record::Key;
 use crate::plan::{Plan, Previous, STATE_DIR};
 use crate::report::progress;
 use crate::report::render;
@@ -176,6 +177,12 @@ fn make_plan(
     let last = std::fs::read(results)
         .ok()
         .and_then(|bytes| serde_json::from_slice::<Results>(&bytes).ok());
+    let key = Key::load(&state).map_err(|e| {
+        Error::Environment(format!(
+            "the key for input records: {e}; check that {} is writable",
+            state.display()
+        ))
+    })?;
     let git = GitInfo::read(&config.root);
     if let Some(problem) = &git.problem {
         eprintln!("warning: {problem}");
@@ -189,6 +196,7 @@ fn make_plan(
         Previous {
             results: last.as_ref(),
             state_dir: &state,
+            key: &key,
         },
     )?;
     // The index is a cache: failing to write it costs time next run, so a

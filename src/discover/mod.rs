@@ -101,8 +101,36 @@ pub fn discover(config: &Config) -> Result<Vec<Service>, ConfigError> {
     Ok(services)
 }
 
-/// The services a Helm values file lists exist.
+/// Every manifest path stays inside the repo (a patch writes there), and
+/// the services a Helm values file lists exist.
 fn check_manifest_services(config: &Config, services: &[Service]) -> Result<(), ConfigError> {
+    let manifests = &config.manifests;
+    for path in manifests
+        .kustomize
+        .iter()
+        .chain(manifests.helm.iter().map(|h| &h.values))
+    {
+        relative_path(config, path)?;
+    }
+    for pattern in &manifests.raw {
+        // The part before the first wildcard is where the glob walks.
+        let literal: Vec<&str> = pattern
+            .value
+            .split('/')
+            .take_while(|c| !c.contains(['*', '?', '[', '{']))
+            .collect();
+        let literal = At {
+            value: match literal.join("/") {
+                l if l.is_empty() => ".".to_string(),
+                l => l,
+            },
+            loc: pattern.loc,
+        };
+        if pattern.value.starts_with('/') {
+            relative_path(config, &pattern.clone())?;
+        }
+        relative_path(config, &literal)?;
+    }
     for target in &config.manifests.helm {
         for name in target.services.iter().flatten() {
             if !services.iter().any(|s| s.name == name.value) {
@@ -453,6 +481,27 @@ mod tests {
             .discover(&format!("{HEAD}services:\n  a:\n    context: outside\n"))
             .unwrap_err();
         assert!(e.message.contains("escapes"), "{e}");
+    }
+
+    #[test]
+    fn manifest_paths_must_stay_in_the_repo() {
+        let r = Repo::new("manifests");
+        r.file("services/a/Dockerfile", "FROM scratch\n");
+        for (manifests, line) in [
+            ("manifests:\n  kustomize: [../elsewhere]\n", 6),
+            (
+                "manifests:\n  helm:\n    - values: ../../values.yaml\n      image_path: x\n",
+                7,
+            ),
+            ("manifests:\n  raw: [\"../other/*.yaml\"]\n", 6),
+            ("manifests:\n  raw: [\"/etc/*.yaml\"]\n", 6),
+        ] {
+            let e = r.discover(&format!("{HEAD}{manifests}")).unwrap_err();
+            assert!(e.message.contains("escapes the repo root"), "{e}");
+            assert_eq!(e.loc.map(|l| l.line), Some(line), "{e}");
+        }
+        r.discover(&format!("{HEAD}manifests:\n  raw: [\"k8s/**/*.yaml\"]\n"))
+            .unwrap();
     }
 
     #[test]

@@ -143,7 +143,12 @@ pub fn compute(config: &Config, pins: &[Pinned]) -> Result<Vec<FileChange>, Patc
     for overlay in &config.manifests.kustomize {
         let path = kustomization_file(&config.root, &overlay.value)?;
         let mut used = Vec::new();
-        overlay_images(&config.root.join(&overlay.value), &mut used, 0);
+        overlay_images(
+            &config.root,
+            &config.root.join(&overlay.value),
+            &mut used,
+            0,
+        )?;
         changes.push(change(&config.root, &path, |text, rel| {
             kustomization(text, pins, pin, &used).map_err(|e| yaml_error(rel, e))
         })?);
@@ -295,54 +300,85 @@ fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<(PathBuf, PathBuf)> {
 
 /// The image names (tag and digest stripped) the containers of an overlay's
 /// resources use, following `resources`, `bases` and `components` into
-/// local folders and files; remote resources are not fetched.
-pub fn overlay_images(dir: &Path, out: &mut Vec<String>, depth: usize) {
+/// local folders and files; remote resources are not fetched. A local
+/// resource that cannot be read or parsed is an error naming it: kustomize
+/// would fail on it too, and without its images an appended entry could
+/// match nothing.
+pub fn overlay_images(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<String>,
+    depth: usize,
+) -> Result<(), PatchError> {
+    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
     let Some(file) = KUSTOMIZATION_FILES
         .iter()
         .map(|n| dir.join(n))
         .find(|p| p.is_file())
     else {
-        return;
+        return Ok(());
     };
-    let Some(docs) = std::fs::read_to_string(&file)
-        .ok()
-        .and_then(|t| yamledit::parse(&t).ok())
-    else {
-        return;
+    let read = |path: &Path| -> Result<Vec<yamledit::Document>, PatchError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PatchError::Io {
+            path: rel(path),
+            source,
+        })?;
+        yamledit::parse(&text).map_err(|source| PatchError::Yaml {
+            path: rel(path),
+            source,
+        })
     };
+    let docs = read(&file)?;
     let Some(doc) = docs.first() else {
-        return;
+        return Ok(());
     };
     for key in ["resources", "bases", "components"] {
         let Some(list) = doc.root().get(key) else {
             continue;
         };
         for item in list.items() {
-            let Some(entry) = item.as_str().filter(|e| !e.contains("://")) else {
+            let Some(entry) = item.as_str() else {
                 continue;
             };
             let path = dir.join(entry);
-            if path.is_dir() && depth < 16 {
-                overlay_images(&path, out, depth + 1);
-            } else if let Some(docs) = std::fs::read_to_string(&path)
-                .ok()
-                .and_then(|t| yamledit::parse(&t).ok())
-            {
-                for doc in &docs {
-                    let mut images = Vec::new();
-                    image_nodes(doc.root(), &mut images);
-                    for image in images {
-                        if let Some(reference) = image.as_str() {
-                            let name = image_name(reference).to_string();
-                            if !out.contains(&name) {
-                                out.push(name);
-                            }
+            if !path.exists() && is_remote(entry) {
+                continue;
+            }
+            if path.is_dir() {
+                if depth < 16 {
+                    overlay_images(root, &path, out, depth + 1)?;
+                }
+                continue;
+            }
+            let docs = read(&path).map_err(|e| PatchError::Invalid {
+                path: rel(&file),
+                message: format!("{key}: `{entry}`: {e}"),
+            })?;
+            for doc in &docs {
+                let mut images = Vec::new();
+                image_nodes(doc.root(), &mut images);
+                for image in images {
+                    if let Some(reference) = image.as_str() {
+                        let name = image_name(reference).to_string();
+                        if !out.contains(&name) {
+                            out.push(name);
                         }
                     }
                 }
             }
         }
     }
+    Ok(())
+}
+
+/// Whether a kustomization entry that is not a local path names a remote
+/// resource: kustomize tries the local path first, then a URL or a git repo
+/// spec (`https://…`, `git@host:…`, `github.com/org/repo//dir?ref=v1`).
+fn is_remote(entry: &str) -> bool {
+    let first = entry.split('/').next().unwrap_or("");
+    entry.contains("://")
+        || entry.starts_with("git@")
+        || (entry.contains('/') && first.contains('.') && !first.starts_with('.'))
 }
 
 /// Patches a kustomization: each `images:` entry whose `name` belongs to a
@@ -669,6 +705,45 @@ mod tests {
         ] {
             assert!(!p.owns(no), "{no}");
         }
+    }
+
+    #[test]
+    fn an_unreadable_overlay_resource_is_an_error_and_a_remote_one_is_skipped() {
+        let dir = std::env::temp_dir().join(format!("pipeline-overlay-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("overlay")).unwrap();
+        let write = |resources: &str| {
+            std::fs::write(
+                dir.join("overlay/kustomization.yaml"),
+                format!("resources:\n{resources}"),
+            )
+            .unwrap()
+        };
+        std::fs::write(
+            dir.join("overlay/app.yaml"),
+            "kind: Pod\nspec:\n  containers:\n    - image: ghcr.io/x/app:1\n",
+        )
+        .unwrap();
+        write(
+            "  - app.yaml\n  - github.com/org/repo//base?ref=v1\n  - https://example.com/x.yaml\n",
+        );
+        let mut used = Vec::new();
+        overlay_images(&dir, &dir.join("overlay"), &mut used, 0).unwrap();
+        assert_eq!(used, ["ghcr.io/x/app"]);
+
+        write("  - app.yaml\n  - missing.yaml\n");
+        let e = overlay_images(&dir, &dir.join("overlay"), &mut Vec::new(), 0).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.starts_with("overlay/kustomization.yaml: resources: `missing.yaml`"),
+            "{e}"
+        );
+
+        std::fs::write(dir.join("overlay/broken.yaml"), "a: [\n").unwrap();
+        write("  - broken.yaml\n");
+        let e = overlay_images(&dir, &dir.join("overlay"), &mut Vec::new(), 0).unwrap_err();
+        assert!(e.to_string().contains("broken.yaml"), "{e}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub struct Plan {
 pub struct Previous<'a> {
     pub results: Option<&'a Results>,
     pub state_dir: &'a Path,
+    /// The key build-arg values are hashed with in records.
+    pub key: &'a Key,
 }
 
 /// Plans `selected` (all services when empty) and everything they require.
@@ -159,14 +161,14 @@ pub fn plan(
     let digests = index.digests(&files).map_err(PlanError::Hash)?;
     let hashed = (files.len(), hashing.elapsed().as_millis() as u64);
 
-    let key = Key::load(previous.state_dir);
+    let key = previous.key;
     let date = chrono::Utc::now().format("%Y%m%d").to_string();
     let mut input_digests: BTreeMap<String, String> = BTreeMap::new();
     let mut steps = Vec::new();
     for (name, listing) in order.into_iter().zip(listings) {
         let service = by_name[name.as_str()].clone();
         let inputs = BuildInputs::new(&config.root, &service, &listing, &digests, &input_digests);
-        let record = inputs.record(&key);
+        let record = inputs.record(key);
         let input_digest = inputs.digest();
         let content_tag = tags::content_tag(&input_digest);
         let state = format!("{STATE_DIR}/");
@@ -310,6 +312,7 @@ mod tests {
             Previous {
                 results: None,
                 state_dir: &dir.join(STATE_DIR),
+                key: &Key::fixed([7; 32]),
             },
         )
         .unwrap();

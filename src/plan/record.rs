@@ -111,38 +111,52 @@ fn changed_keys(now: &BTreeMap<String, String>, before: &BTreeMap<String, String
 pub struct Key([u8; 32]);
 
 impl Key {
-    /// The repo's key, created on first use; an all-zero key when it can be
-    /// neither read nor created (the records then only hash the values).
-    pub fn load(state_dir: &Path) -> Key {
-        use std::io::Read;
+    /// The repo's key, created on first use. A key that can be neither read
+    /// nor created is an error naming the file: falling back to a fixed key
+    /// would make short secrets guessable from the records.
+    pub fn load(state_dir: &Path) -> std::io::Result<Key> {
+        use std::io::{Read, Write};
+        use std::os::unix::fs::OpenOptionsExt;
         let file = state_dir.join("inputs.key");
-        if let Ok(bytes) = std::fs::read(&file)
-            && let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice())
-        {
-            return Key(key);
+        let named =
+            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", file.display()));
+        let read = |file: &Path| -> std::io::Result<Option<Key>> {
+            match std::fs::read(file) {
+                Ok(bytes) => Ok(<[u8; 32]>::try_from(bytes.as_slice()).ok().map(Key)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        if let Some(key) = read(&file).map_err(named)? {
+            return Ok(key);
         }
         let mut key = [0u8; 32];
-        let created = std::fs::File::open("/dev/urandom")
+        std::fs::File::open("/dev/urandom")
             .and_then(|mut f| f.read_exact(&mut key))
-            .and_then(|()| std::fs::create_dir_all(state_dir))
-            .and_then(|()| {
-                use std::io::Write;
-                use std::os::unix::fs::OpenOptionsExt;
-                std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(&file)?
-                    .write_all(&key)
-            });
+            .map_err(named)?;
+        std::fs::create_dir_all(state_dir).map_err(named)?;
+        // A file of the wrong length is replaced; `create_new` keeps a key
+        // another process made meanwhile.
+        let _ = std::fs::remove_file(&file);
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&file)
+            .and_then(|mut f| f.write_all(&key));
         match created {
-            Ok(()) => Key(key),
-            // Another process made it first: use theirs.
-            Err(_) => std::fs::read(&file)
-                .ok()
-                .and_then(|b| <[u8; 32]>::try_from(b.as_slice()).ok())
-                .map_or(Key([0; 32]), Key),
+            Ok(()) => Ok(Key(key)),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => read(&file)
+                .map_err(named)?
+                .ok_or_else(|| named(std::io::Error::other("the key file has the wrong length"))),
+            Err(e) => Err(named(e)),
         }
+    }
+
+    /// A key with the given bytes, for tests.
+    #[cfg(test)]
+    pub fn fixed(bytes: [u8; 32]) -> Key {
+        Key(bytes)
     }
 }
 
@@ -194,9 +208,9 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::env::temp_dir().join(format!("pipeline-key-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let key = Key::load(&dir);
+        let key = Key::load(&dir).unwrap();
         assert_ne!(key, Key([0; 32]));
-        assert_eq!(Key::load(&dir), key);
+        assert_eq!(Key::load(&dir).unwrap(), key);
         let mode = std::fs::metadata(dir.join("inputs.key"))
             .unwrap()
             .permissions()
@@ -207,6 +221,11 @@ mod tests {
             hex::encode(Sha256::digest(b"hunter2")),
             "not a plain hash"
         );
+        // A folder that cannot take the key is an error naming the file.
+        let blocked = dir.join("blocked");
+        std::fs::write(&blocked, "a file where a folder should be").unwrap();
+        let e = Key::load(&blocked).unwrap_err();
+        assert!(e.to_string().contains("blocked/inputs.key"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
