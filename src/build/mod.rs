@@ -4,8 +4,8 @@
 pub mod engine;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::io::Write;
-use std::path::Path;
+use std::io::{LineWriter, Write};
+use std::path::{Path, PathBuf};
 
 use oci_registry::Credentials;
 
@@ -17,48 +17,67 @@ use crate::report::{Event, Reporter};
 /// How many log lines a failure message carries.
 pub const TAIL_LINES: usize = 12;
 
-/// A service's log: the file, the last lines for a failure message, and the
-/// reporter.
+/// A service's log: the file (written line by line, so `tail -f` follows it),
+/// the last lines for a failure message, and the reporter.
 pub struct ServiceLog<'a> {
     service: &'a str,
-    file: Option<std::fs::File>,
+    path: PathBuf,
+    file: Option<LineWriter<std::fs::File>>,
     tail: VecDeque<String>,
     reporter: &'a dyn Reporter,
 }
 
 impl<'a> ServiceLog<'a> {
     /// Opens (truncates) `<logs_dir>/<service>.log`. A log that cannot be
-    /// written is not a reason to fail the build; the tail is still kept.
+    /// written is not a reason to fail the build: the view says so once,
+    /// and the tail is still kept for the failure message.
     pub fn open(logs_dir: &Path, service: &'a str, reporter: &'a dyn Reporter) -> ServiceLog<'a> {
-        let file = std::fs::create_dir_all(logs_dir)
-            .and_then(|_| std::fs::File::create(logs_dir.join(format!("{service}.log"))))
-            .ok();
-        ServiceLog {
+        let path = logs_dir.join(format!("{service}.log"));
+        let mut log = ServiceLog {
             service,
-            file,
+            path,
+            file: None,
             tail: VecDeque::new(),
             reporter,
+        };
+        match std::fs::create_dir_all(logs_dir).and_then(|_| std::fs::File::create(&log.path)) {
+            Ok(file) => log.file = Some(LineWriter::new(file)),
+            Err(e) => log.lost(e),
         }
+        log
+    }
+
+    fn lost(&mut self, e: std::io::Error) {
+        self.file = None;
+        self.reporter.event(Event::Log {
+            service: self.service.to_string(),
+            line: format!(
+                "warning: cannot write {}: {e}; the log is shown here only",
+                self.path.display()
+            ),
+        });
     }
 
     pub fn line(&mut self, line: &str) {
-        if let Some(f) = &mut self.file {
-            let _ = writeln!(f, "{line}");
+        if let Some(f) = &mut self.file
+            && let Err(e) = writeln!(f, "{line}")
+        {
+            self.lost(e);
         }
         if self.tail.len() == TAIL_LINES {
             self.tail.pop_front();
         }
         self.tail.push_back(line.to_string());
         self.reporter.event(Event::Log {
-            service: self.service,
-            line,
+            service: self.service.to_string(),
+            line: line.to_string(),
         });
     }
 
     /// Push progress, for the progress view only (not the log).
     pub fn pushed(&self, sent: u64, total: u64) {
         self.reporter.event(Event::Pushed {
-            service: self.service,
+            service: self.service.to_string(),
             sent,
             total,
         });
@@ -66,6 +85,16 @@ impl<'a> ServiceLog<'a> {
 
     pub fn tail(&self) -> Vec<String> {
         self.tail.iter().cloned().collect()
+    }
+}
+
+impl Drop for ServiceLog<'_> {
+    fn drop(&mut self) {
+        if let Some(f) = &mut self.file
+            && let Err(e) = f.flush()
+        {
+            self.lost(e);
+        }
     }
 }
 
@@ -133,10 +162,10 @@ pub async fn build(
         {
             let (index, count, instruction) = parse_step(s);
             reporter.event(Event::Step {
-                service: name,
+                service: name.to_string(),
                 index,
                 count,
-                instruction,
+                instruction: instruction.to_string(),
             });
             last_step = l.step.clone();
         }

@@ -26,6 +26,7 @@ use crate::plan::git::GitInfo;
 use crate::plan::index::FileIndex;
 use crate::plan::record::Key;
 use crate::plan::{Plan, Previous, STATE_DIR};
+use crate::report::background::Background;
 use crate::report::progress;
 use crate::report::render;
 use crate::report::{Event, GitSummary, ManifestResult, Reporter, Results, SCHEMA, Silent};
@@ -67,8 +68,16 @@ fn stdout(text: &str) -> Result<(), Error> {
     }
 }
 
-/// Bars on a terminal; one line per event in CI, in pipes, or when asked.
+/// Bars on a terminal; one line per event in CI, in pipes, or when asked;
+/// written on a thread of its own (see `report::background`).
 fn reporter(globals: &Globals, plan: &Plan) -> Box<dyn Reporter> {
+    match view(globals, plan) {
+        Some(view) => Box::new(Background::spawn(view)),
+        None => Box::new(Silent),
+    }
+}
+
+fn view(globals: &Globals, plan: &Plan) -> Option<Box<dyn Reporter>> {
     use std::io::IsTerminal;
     let names: Vec<&str> = plan.steps.iter().map(|s| s.service.name.as_str()).collect();
     let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
@@ -80,22 +89,22 @@ fn reporter(globals: &Globals, plan: &Plan) -> Box<dyn Reporter> {
             Box::new(std::io::stderr()),
         ))
     };
-    match globals.progress {
-        _ if globals.quiet => Box::new(Silent),
-        Progress::None => Box::new(Silent),
+    Some(match globals.progress {
+        _ if globals.quiet => return None,
+        Progress::None => return None,
         Progress::Plain => plain(),
         Progress::Tty => Box::new(progress::Tty::new(globals.verbose)),
         Progress::Auto if std::io::stderr().is_terminal() && !ci => {
             Box::new(progress::Tty::new(globals.verbose))
         }
         Progress::Auto => plain(),
-    }
+    })
 }
 
 /// The run starts: the services in plan order, and what hashing took.
 fn announce(reporter: &dyn Reporter, plan: &Plan) {
-    let names: Vec<&str> = plan.steps.iter().map(|s| s.service.name.as_str()).collect();
-    reporter.event(Event::Queued { services: &names });
+    let services = plan.steps.iter().map(|s| s.service.name.clone()).collect();
+    reporter.event(Event::Queued { services });
     let (files, millis) = plan.hashed;
     reporter.event(Event::Hashed { files, millis });
 }

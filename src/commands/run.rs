@@ -128,7 +128,7 @@ pub(super) async fn command(
             Ok(changes) => {
                 for c in &changes {
                     reporter.event(Event::Patched {
-                        path: &c.path,
+                        path: c.path.clone(),
                         changed: c.changed(),
                     });
                 }

@@ -29,6 +29,8 @@ use crate::push::{self, PushError, TagError};
 use crate::report::{Event, Reporter, ServiceResult, Stage, Status};
 
 #[cfg(test)]
+pub mod fake;
+#[cfg(test)]
 mod tests;
 
 /// Where images go.
@@ -179,8 +181,8 @@ impl Executor<'_> {
                     result.reason = reason;
                     // Reported as soon as it is done, not when all are.
                     self.reporter.event(Event::Finished {
-                        service: &step.service.name,
-                        result: &result,
+                        service: step.service.name.clone(),
+                        result: Box::new(result.clone()),
                     });
                     result
                 },
@@ -199,8 +201,8 @@ impl Executor<'_> {
         for (name, result) in &results {
             if result.status != before[name].status {
                 self.reporter.event(Event::Finished {
-                    service: name,
-                    result,
+                    service: name.clone(),
+                    result: Box::new(result.clone()),
                 });
             }
         }
@@ -319,7 +321,7 @@ impl Executor<'_> {
 
     fn stage(&self, step: &Step, stage: Stage) {
         self.reporter.event(Event::Stage {
-            service: &step.service.name,
+            service: step.service.name.clone(),
             stage,
         });
     }
@@ -500,8 +502,8 @@ impl Executor<'_> {
                 .await;
                 for tag in &out.tags {
                     self.reporter.event(Event::Tagged {
-                        service: &step.service.name,
-                        tag,
+                        service: step.service.name.clone(),
+                        tag: tag.clone(),
                     });
                 }
                 (step.service.name.clone(), out)

@@ -8,6 +8,9 @@
 //! means no file is replaced. A file whose patch changes nothing is never
 //! touched.
 
+#[cfg(test)]
+mod golden;
+
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -289,7 +289,7 @@ async fn look_up_step(
     let repository = &step.service.repository;
     let stage = |stage| {
         reporter.event(Event::Stage {
-            service: &step.service.name,
+            service: step.service.name.clone(),
             stage,
         })
     };

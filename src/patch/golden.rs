@@ -22,8 +22,8 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use pipeline::config::Pin;
-use pipeline::patch::{self, Pinned};
+use crate::config::Pin;
+use crate::patch::{self, Pinned};
 use serde_json::Value;
 
 const SERVICES: [(&str, &str); 5] = [

@@ -1,9 +1,7 @@
 //! `pipeline run` end to end on the real Docker engine, the real registry
 //! and moto's ECR API, checked with skopeo, docker and boto3.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// base ← app (requires), a multi-stage web with a target and a build arg,
 /// and a .dockerignore'd secret.

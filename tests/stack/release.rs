@@ -1,9 +1,7 @@
 //! `pipeline release` on the real registry (and moto for the ECR calls),
 //! checked with skopeo and the registry's own access log.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 fn repo(name: &str) -> Repo {
     let r = Repo::new(name);

@@ -2,11 +2,9 @@
 //! with a kustomize overlay, a Helm values file and raw manifests, checked
 //! with `kubectl kustomize` and `skopeo`, not with our own reader.
 
-mod common;
-
 use std::os::unix::fs::PermissionsExt;
 
-use common::*;
+use crate::common::*;
 
 const OVERLAY: &str = "k8s/overlays/prod/kustomization.yaml";
 const VALUES: &str = "charts/shop/values-prod.yaml";

@@ -3,9 +3,7 @@
 //! checked on the engine's image list and "nothing pushed" on the registry's
 //! own access log, not only on the status field.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 /// base ← app (requires base), and an independent web.
 fn repo(name: &str) -> Repo {

@@ -1,12 +1,10 @@
 //! What a person sees: the live view in a real terminal (tmux), and plain
 //! CI lines from parallel builds that print a lot.
 
-mod common;
-
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::common::*;
 
 fn slow_repo(name: &str) -> Repo {
     let r = Repo::new(name);

@@ -1,0 +1,295 @@
+//! A fake engine and a fake registry sharing one world, for tests of the
+//! executor and of what people see of a run: builds that succeed or fail by
+//! name, pushes that land in the fake registry, tags it refuses.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use oci_registry::Credentials;
+use oci_registry::{Manifest, RegistryError};
+
+use super::{Executor, Options, Target};
+use crate::build::engine::{BuildLine, BuildRequest, PushOutput};
+use crate::build::engine::{Engine, EngineError};
+use crate::discover::Service;
+use crate::plan::context::Listing;
+use crate::plan::git::GitInfo;
+use crate::plan::record::InputRecord;
+use crate::plan::resolve::{self, Force, Store};
+use crate::plan::{Plan, Step};
+use crate::report::Silent;
+use crate::report::{Reporter, ServiceResult};
+use oci_registry::{Auth, Registry};
+use std::sync::atomic::Ordering;
+
+/// What both fakes share: the registry's tags, and what happened.
+#[derive(Default)]
+pub struct World {
+    /// (repository, tag) -> digest.
+    pub tags: HashMap<(String, String), String>,
+    /// Events in order: `build a`, `push a`, `put a:latest`.
+    pub log: Vec<String>,
+    /// Services whose build fails.
+    pub broken: Vec<String>,
+    /// Tags the registry refuses, as `repository:tag`.
+    pub refused: Vec<String>,
+}
+
+#[derive(Clone, Default)]
+pub struct Fakes {
+    pub world: Arc<Mutex<World>>,
+    /// Notified when a build starts; a push may wait for it.
+    pub build_started: Arc<Notify>,
+    /// The first push waits for another build to start.
+    pub push_waits_for_a_build: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Fakes {
+    pub fn log(&self) -> Vec<String> {
+        self.world.lock().unwrap().log.clone()
+    }
+}
+
+/// A digest made from `text`, so each repository has its own.
+pub fn digest_of(text: &str) -> String {
+    use sha2::Digest;
+    format!(
+        "sha256:{}",
+        hex::encode(sha2::Sha256::digest(text.as_bytes()))
+    )
+}
+
+/// `repo/name:tag` → (`repo/name` without the registry host, tag).
+fn split(reference: &str) -> (String, String) {
+    let (repo, tag) = reference.rsplit_once(':').unwrap();
+    let repo = repo.split_once('/').map_or(repo, |(_, r)| r);
+    (repo.to_string(), tag.to_string())
+}
+
+#[async_trait]
+impl Engine for Fakes {
+    async fn build(
+        &self,
+        request: BuildRequest,
+        _context: Listing,
+        on_line: &mut (dyn FnMut(BuildLine) + Send),
+    ) -> Result<String, EngineError> {
+        let (repo, _) = split(&request.tag);
+        let name = repo.rsplit('/').next().unwrap().to_string();
+        self.world.lock().unwrap().log.push(format!("build {name}"));
+        self.build_started.notify_waiters();
+        let from = Some("Step 1/2 : FROM local/busybox:1".to_string());
+        let run = Some("Step 2/2 : RUN make".to_string());
+        on_line(BuildLine {
+            line: from.clone().unwrap(),
+            step: from.clone(),
+        });
+        on_line(BuildLine {
+            line: " ---> 3f57d9401f8d".into(),
+            step: from,
+        });
+        on_line(BuildLine {
+            line: run.clone().unwrap(),
+            step: run.clone(),
+        });
+        // A broken build fails after a moment; the others take longer, so
+        // that builds started together are still running when one fails.
+        let broken = self.world.lock().unwrap().broken.contains(&name);
+        if broken {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            on_line(BuildLine {
+                line: "make: *** [all] Error 2".into(),
+                step: run.clone(),
+            });
+            return Err(EngineError::Build {
+                step: run,
+                message: "The command '/bin/sh -c make' returned a non-zero code: 2".into(),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(60)).await;
+        on_line(BuildLine {
+            line: format!("Successfully built {}", &digest_of(&name)[7..19]),
+            step: run,
+        });
+        Ok(format!("sha256:image-{name}"))
+    }
+
+    async fn tag(&self, _: &str, _: &str, _: &str) -> Result<(), EngineError> {
+        Ok(())
+    }
+
+    async fn image_id(&self, _: &str) -> Result<Option<String>, EngineError> {
+        Ok(None)
+    }
+
+    async fn push(
+        &self,
+        repository: &str,
+        tag: &str,
+        _: Option<Credentials>,
+        _: &mut (dyn FnMut(PushOutput) + Send),
+    ) -> Result<(), EngineError> {
+        if self.push_waits_for_a_build.swap(false, Ordering::SeqCst) {
+            tokio::time::timeout(Duration::from_secs(5), self.build_started.notified())
+                .await
+                .map_err(|_| EngineError::Push("no other build started while pushing".into()))?;
+        }
+        let (repo, _) = split(&format!("{repository}:{tag}"));
+        let mut world = self.world.lock().unwrap();
+        world.log.push(format!("push {repo}"));
+        world
+            .tags
+            .insert((repo.clone(), tag.to_string()), digest_of(&repo));
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl Registry for Fakes {
+    async fn ping(&self) -> Result<(), RegistryError> {
+        Ok(())
+    }
+
+    async fn digest(
+        &self,
+        repository: &str,
+        reference: &str,
+    ) -> Result<Option<String>, RegistryError> {
+        let world = self.world.lock().unwrap();
+        Ok(world
+            .tags
+            .get(&(repository.to_string(), reference.to_string()))
+            .cloned())
+    }
+
+    async fn manifest(&self, _: &str, reference: &str) -> Result<Manifest, RegistryError> {
+        Ok(Manifest {
+            bytes: bytes::Bytes::from_static(b"{}"),
+            media_type: "application/vnd.oci.image.manifest.v1+json".into(),
+            digest: reference.to_string(),
+        })
+    }
+
+    async fn put_manifest(
+        &self,
+        repository: &str,
+        tag: &str,
+        manifest: &Manifest,
+    ) -> Result<String, RegistryError> {
+        let mut world = self.world.lock().unwrap();
+        if world.refused.contains(&format!("{repository}:{tag}")) {
+            return Err(RegistryError::Status {
+                method: reqwest::Method::PUT,
+                url: format!("http://fake/v2/{repository}/manifests/{tag}"),
+                status: 400,
+                retry_after: None,
+                body: "ImageTagAlreadyExists".into(),
+            });
+        }
+        world.log.push(format!("put {repository}:{tag}"));
+        world.tags.insert(
+            (repository.to_string(), tag.to_string()),
+            manifest.digest.clone(),
+        );
+        Ok(manifest.digest.clone())
+    }
+}
+
+pub fn step(name: &str, requires: &[&str]) -> Step {
+    let digest = format!("sha256:{:0>64}", name.len());
+    Step {
+        service: Service {
+            name: name.into(),
+            dockerfile: format!("services/{name}/Dockerfile"),
+            context: format!("services/{name}"),
+            target: None,
+            build_args: BTreeMap::new(),
+            requires: requires.iter().map(|r| r.to_string()).collect(),
+            platform: None,
+            repository: format!("shop/{name}"),
+        },
+        content_tag: format!("in-{name}"),
+        tags: vec![format!("in-{name}"), "latest".into()],
+        input_digest: digest,
+        listing: Listing {
+            entries: Vec::new(),
+            ignore: Default::default(),
+            reach: None,
+            dockerfile: "Dockerfile".into(),
+        },
+        record: InputRecord {
+            service: name.into(),
+            dockerfile: String::new(),
+            dockerfile_sha256: String::new(),
+            target: None,
+            platform: None,
+            build_args: BTreeMap::new(),
+            requires: BTreeMap::new(),
+            files: BTreeMap::new(),
+        },
+        last: None,
+    }
+}
+
+pub fn plan(steps: Vec<Step>) -> Plan {
+    Plan {
+        steps,
+        git: GitInfo::default(),
+        hashed: (0, 0),
+    }
+}
+
+/// Looks the plan up in the fake registry, decides and executes it,
+/// reporting to `reporter`.
+pub async fn run_reported(
+    fakes: &Fakes,
+    plan: &Plan,
+    jobs: usize,
+    keep_going: bool,
+    reporter: &dyn Reporter,
+) -> BTreeMap<String, ServiceResult> {
+    let registry: Arc<dyn Registry> = Arc::new(fakes.clone());
+    let store = Store::Registry {
+        registry: registry.as_ref(),
+        repositories: None,
+    };
+    let force = Force::default();
+    let found = resolve::look_up(plan, &store, &force, reporter).await;
+    let decided = resolve::decide(plan, found, &store, &force);
+    let logs = std::env::temp_dir().join(format!("pipeline-exec-test-{}", std::process::id()));
+    let executor = Executor {
+        plan,
+        engine: fakes,
+        target: Target::Registry {
+            host: "registry.test".into(),
+            registry,
+            auth: Arc::new(Auth::new(None, None)),
+            repositories: None,
+        },
+        options: Options {
+            jobs,
+            push_jobs: 2,
+            keep_going,
+            logs_dir: logs,
+            labels: BTreeMap::new(),
+        },
+        reporter,
+    };
+    tokio::time::timeout(Duration::from_secs(20), executor.execute(decided))
+        .await
+        .expect("the executor finishes")
+}
+
+/// [`run_reported`] with no view.
+pub async fn run(
+    fakes: &Fakes,
+    plan: &Plan,
+    jobs: usize,
+    keep_going: bool,
+) -> BTreeMap<String, ServiceResult> {
+    run_reported(fakes, plan, jobs, keep_going, &Silent).await
+}

@@ -1,0 +1,101 @@
+//! The command line as people meet it, with no stack: `--help` of every
+//! command (each teaches by example), completions, and `pipeline init` on a
+//! fixture repo, pinned by snapshots (insta).
+
+mod common;
+
+use common::*;
+
+#[test]
+fn help_of_every_command() {
+    let r = Repo::new("help");
+    for command in [
+        "",
+        "run",
+        "plan",
+        "build",
+        "patch",
+        "release",
+        "init",
+        "doctor",
+        "completions",
+        "services",
+    ] {
+        let mut run = r.pipeline();
+        if !command.is_empty() {
+            run = run.args([command]);
+        }
+        let out = run.args(["--help"]).expect(0);
+        assert!(
+            out.stdout.contains("Example"),
+            "`{command} --help` teaches by example:\n{}",
+            out.stdout
+        );
+        let name = if command.is_empty() {
+            "pipeline"
+        } else {
+            command
+        };
+        insta::assert_snapshot!(format!("help_{name}"), out.stdout);
+    }
+}
+
+#[test]
+fn completions_are_printed() {
+    let r = Repo::new("completions");
+    let out = r.pipeline().args(["completions", "bash"]).expect(0);
+    assert!(
+        out.stdout.contains("complete -F") && out.stdout.contains("release"),
+        "{}",
+        out.stdout
+    );
+    r.pipeline().args(["completions", "nosh"]).expect(2);
+}
+
+#[test]
+fn init_on_a_fixture_repo() {
+    let parent = Repo::new("init");
+    let r = Repo {
+        dir: parent.dir.join("shop"),
+        prefix: parent.prefix.clone(),
+    };
+    r.file("services/base/Dockerfile", "FROM local/busybox:1\n")
+        .file(
+            "services/orders/Dockerfile",
+            "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY app.sh /app/\n",
+        )
+        .file("services/orders/app.sh", "#!/bin/sh\n")
+        .file(
+            "services/payments/Dockerfile",
+            "FROM local/busybox:1\nCOPY libs/common /lib\nCOPY services/payments/ /app\n",
+        )
+        .file("libs/common/util.txt", "u\n")
+        .file(
+            "k8s/overlays/production/kustomization.yaml",
+            "resources: []\n",
+        )
+        .file("k8s/overlays/staging/kustomization.yml", "resources: []\n")
+        .file(
+            "charts/shop/Chart.yaml",
+            "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
+        )
+        .file(
+            "charts/shop/values-production.yaml",
+            "orders:\n  image:\n    repository: orders\npayments:\n  image: payments:1\n",
+        );
+    let out = r
+        .pipeline()
+        .args(["init"])
+        .env("AWS_REGION", "eu-west-1")
+        .expect(0);
+    assert!(out.stderr.contains("3 services"), "{}", out.stderr);
+    let written = r.read("pipeline.yaml");
+    insta::assert_snapshot!(written);
+    // The file is a working config: discovery and an offline plan accept it.
+    r.commit();
+    r.pipeline().args(["plan", "--offline"]).expect(0);
+    // And init never overwrites it.
+    let out = r.pipeline().args(["init"]).expect(2);
+    assert!(out.stderr.contains("never overwrites"), "{}", out.stderr);
+    assert_eq!(r.read("pipeline.yaml"), written);
+}

@@ -1,0 +1,14 @@
+//! Every test that needs the real stack, in one binary: the Docker engine,
+//! the registry and moto's ECR API that `scripts/stack up` starts (the
+//! README's test command does). Built only with the `stack` feature, so that
+//! `cargo test` alone runs the stack-free tests; without the stack these
+//! tests fail with a message saying so, they never skip.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod incremental;
+mod patch;
+mod release;
+mod run;
+mod terminal;
