@@ -99,3 +99,70 @@ fn init_on_a_fixture_repo() {
     assert!(out.stderr.contains("never overwrites"), "{}", out.stderr);
     assert_eq!(r.read("pipeline.yaml"), written);
 }
+
+/// A fixture repo that plans offline, with no stack: `base`, and `app`
+/// built from it with a `.dockerignore`.
+fn planned_repo(name: &str) -> Repo {
+    let r = Repo::new(name);
+    r.file(
+        "pipeline.yaml",
+        "version: 1\nregistry:\n  host: 127.0.0.1:5999\n  repository_prefix: shop/\nservices:\n  app:\n    requires: [base]\n",
+    )
+    .file("services/base/Dockerfile", "FROM scratch\nCOPY lib.txt /\n")
+    .file("services/base/lib.txt", "lib\n")
+    .file(
+        "services/app/Dockerfile",
+        "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY src/ /app/\n",
+    )
+    .file("services/app/src/main.txt", "main\n")
+    .file("services/app/.dockerignore", "notes.md\n")
+    .file("services/app/notes.md", "notes\n");
+    r
+}
+
+#[test]
+fn plan_as_json() {
+    let r = planned_repo("plan-json");
+    let out = r
+        .pipeline()
+        .args(["plan", "--offline", "--output", "json"])
+        .expect(0);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(plan["services"][0]["name"], "base");
+    assert_eq!(
+        plan["services"][1]["decision"]["why"]["kind"],
+        "not_in_last_results"
+    );
+    insta::assert_snapshot!("plan_json_nothing_built_yet", out.stdout);
+
+    // With a results file in which base succeeded with these very inputs,
+    // base is cached and app, which requires it, is not in the results.
+    let base_input = plan["services"][0]["input_digest"].as_str().unwrap();
+    r.file(
+        ".pipeline/results.json",
+        &serde_json::json!({
+            "schema": 1,
+            "git": {"sha": null, "dirty": false},
+            "registry": "127.0.0.1:5999",
+            "services": {"base": {
+                "status": "built",
+                "repository": "127.0.0.1:5999/shop/base",
+                "digest": format!("sha256:{}", "1".repeat(64)),
+                "tags": ["in-x"],
+                "input_digest": base_input,
+                "duration_ms": 1,
+                "error": null
+            }},
+            "manifests": []
+        })
+        .to_string(),
+    );
+    let out = r
+        .pipeline()
+        .args(["plan", "--offline", "--output", "json"])
+        .expect(0);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    assert_eq!(plan["services"][0]["state"], "cached");
+    assert_eq!(plan["services"][0]["decision"]["in"], "last_results");
+    insta::assert_snapshot!("plan_json_base_in_last_results", out.stdout);
+}

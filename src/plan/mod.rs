@@ -326,6 +326,88 @@ mod tests {
         fs::write(dir.join(path), text).unwrap();
     }
 
+    fn git(dir: &Path, args: &[&str]) {
+        let out = std::process::Command::new("git")
+            .args([
+                "-c",
+                "user.email=t@t",
+                "-c",
+                "user.name=t",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+    }
+
+    /// Each service's tags, planned with `tags: ["{git_short}"]` in a git
+    /// checkout of the fixture.
+    fn git_tags(dir: &Path) -> BTreeMap<String, Vec<String>> {
+        let config = Config::load(&dir.join("pipeline.yaml")).unwrap();
+        let services = crate::discover::discover(&config).unwrap();
+        let plan = plan(
+            &config,
+            &services,
+            &[],
+            GitInfo::read(dir),
+            &FileIndex::in_memory(),
+            Previous {
+                results: None,
+                state_dir: &dir.join(STATE_DIR),
+                key: &Key::fixed([7; 32]),
+            },
+        )
+        .unwrap();
+        plan.steps
+            .into_iter()
+            .map(|s| (s.service.name, s.tags))
+            .collect()
+    }
+
+    #[test]
+    fn git_short_is_dirty_only_for_a_service_whose_inputs_changed() {
+        let dir = fixture("dirty");
+        edit(
+            &dir,
+            "pipeline.yaml",
+            &format!("{CONFIG}tags: [\"{{git_short}}\"]\n"),
+        );
+        git(&dir, &["init", "-q"]);
+        git(&dir, &["add", "-A"]);
+        git(&dir, &["commit", "-qm", "fixture"]);
+        let info = GitInfo::read(&dir);
+        let short = info.short().unwrap();
+        let clean = git_tags(&dir);
+        assert_eq!(clean["app"][1], short);
+        assert_eq!(clean["base"][1], short);
+
+        // Outside every context, an ignored file: still clean.
+        edit(&dir, "README.md", "changed");
+        edit(&dir, "services/app/notes.md", "changed");
+        let tags = git_tags(&dir);
+        assert_eq!(
+            tags["app"][1], short,
+            "ignored and outside files do not count"
+        );
+
+        // A file app's build sees; base does not see it.
+        edit(&dir, "services/app/src/main.txt", "changed");
+        let tags = git_tags(&dir);
+        assert_eq!(tags["app"][1], format!("{short}-dirty"));
+        assert_eq!(tags["base"][1], short);
+
+        // An untracked file the build would copy counts too.
+        git(&dir, &["checkout", "-q", "--", "services/app/src/main.txt"]);
+        edit(&dir, "services/base/new.txt", "new");
+        let tags = git_tags(&dir);
+        assert_eq!(tags["base"][1], format!("{short}-dirty"));
+        assert_eq!(tags["app"][1], short);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn equal_inputs_give_equal_digests_across_clones() {
         let a = digests(&fixture("clone-a"));

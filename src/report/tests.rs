@@ -181,6 +181,42 @@ fn executed_run() -> Vec<Event> {
     events
 }
 
+#[test]
+fn results_file() {
+    let fakes = Fakes::default();
+    fakes.world.lock().unwrap().broken.push("gateway".into());
+    let plan = fake::plan(vec![
+        fake::step("base", &[]),
+        fake::step("gateway", &["base"]),
+        fake::step("orders", &["base"]),
+    ]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let mut services = runtime.block_on(fake::run(&fakes, &plan, 2, true));
+    for r in services.values_mut() {
+        r.duration_ms = 0;
+    }
+    let results = Results {
+        schema: SCHEMA,
+        git: GitSummary {
+            sha: Some("1a2b3c4d".into()),
+            dirty: false,
+        },
+        registry: Some("registry.test".into()),
+        services,
+        manifests: vec![],
+    };
+    let json = results.to_json();
+    let back: Results = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        back.services["orders"].digest,
+        results.services["orders"].digest
+    );
+    insta::assert_snapshot!(json);
+}
+
 fn replay(events: Vec<Event>, github: bool) -> String {
     let out = Captured::default();
     let r = Plain::frozen(
