@@ -7,9 +7,9 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::group::{Group, Line, assemble, sequence_indent_style};
+use crate::group::{Group, Line, assemble, entry_column, sequence_indent_style};
 use crate::scalar::render_scalar;
-use crate::text::{char_column, line_break, location, next_line_start};
+use crate::text::{is_value_indicator, line_break, location, next_line_start};
 use crate::tree::{Document, Node, NodeKind, Shape, outside_alias_into, parse_shared, subtree_end};
 use crate::verify::{Check, verify};
 use crate::{CollectionStyle, ScalarStyle, YamlError};
@@ -44,6 +44,9 @@ pub struct Edits {
     replacements: Vec<Splice>,
     groups: Vec<Group>,
     claims: Vec<Claim>,
+    /// Nodes given a value, as (document, node id): an empty value's new
+    /// text goes in at a point, so two writes to it need not overlap.
+    written: Vec<(usize, usize)>,
     sequence: usize,
 }
 
@@ -62,6 +65,51 @@ pub(crate) fn wrong_kind(node: &Node<'_>, expected: &'static str) -> YamlError {
         expected,
         found: node.kind_name(),
     }
+}
+
+/// The key whose value `node` is, if its parent is a mapping.
+fn entry_key<'a>(node: &Node<'a>) -> Option<Node<'a>> {
+    let parent = node.data().parent?;
+    let Shape::Mapping { entries, .. } = &node.doc.node(parent).shape else {
+        return None;
+    };
+    entries
+        .iter()
+        .find(|&&(_, v)| v == node.id)
+        .map(|&(k, _)| Node { id: k, ..*node })
+}
+
+/// Refuses a node that carries a tag or an anchor before its content.
+fn untagged(node: &Node<'_>, what: &str) -> Result<(), YamlError> {
+    let data = node.data();
+    if data.props_start == data.span.start {
+        return Ok(());
+    }
+    let (line, column) = location(&node.doc.source, data.props_start);
+    Err(YamlError::Refused {
+        line,
+        column,
+        reason: format!("{what} with a tag or an anchor (`!!null`, `&name`)"),
+    })
+}
+
+/// The `:` after which an empty value's text goes. Only an empty value
+/// written right after `key:` (or `? key` + `:`) has one: an explicit
+/// `? key` with no `:` line has nowhere to write (its empty span sits at the
+/// next token), and `key: !!null` or `key: &a` would keep the tag or anchor.
+fn empty_value_colon(node: &Node<'_>) -> Result<usize, YamlError> {
+    let data = node.data();
+    untagged(node, "an empty value")?;
+    if is_value_indicator(&node.doc.source, data.span.start, data.in_flow) {
+        return Ok(data.span.start);
+    }
+    Err(match entry_key(node) {
+        Some(key) => refused(
+            &key,
+            "the value of a key written without `:` (`? key`, or `{key}` in flow); there is nowhere to write it",
+        ),
+        None => refused(node, "an empty value that has no `key:` to write after"),
+    })
 }
 
 fn writable(node: &Node<'_>) -> Result<(), YamlError> {
@@ -194,16 +242,16 @@ impl Edits {
             };
             let group = edits.group(sequence)?;
             let up = if entries.is_empty() { 1 } else { 2 };
+            // The new item's first key, or its `{}`, must share the
+            // sequence with a member that was there.
             let lines = if style == CollectionStyle::Flow {
                 let (text, checks) = flow_mapping_text(entries);
                 let mut line = Line::new(0, text, checks);
-                line.sibling = (!entries.is_empty()).then_some((1, up));
+                line.sibling = Some((up - 1, up));
                 vec![line]
             } else {
                 let mut lines = item_lines(group.indent, group.gap, entries);
-                if !entries.is_empty() {
-                    lines[0].sibling = Some((1 + group.gap, up));
-                }
+                lines[0].sibling = Some((1 + group.gap, up));
                 lines
             };
             group.inserts.push(lines);
@@ -212,8 +260,15 @@ impl Edits {
     }
 
     /// Adds `key` holding a sequence of mappings (one per element of `items`)
-    /// at the end of a mapping. A key present with an empty value (`images:`)
-    /// gets the sequence as its value.
+    /// at the end of a mapping.
+    ///
+    /// A key that is already there with a null value gets the sequence as
+    /// its value if the null is written as nothing right after `key:` (also
+    /// `? key` + `:`), or as a plain `~`, `null`, `Null` or `NULL` (replaced).
+    /// Other nulls are [`YamlError::Refused`]: an explicit `? key` with no `:`
+    /// (nowhere to write), a tagged or anchored null (`key: !!null`,
+    /// `key: &a`), an alias. A key with any other value is
+    /// [`YamlError::KeyExists`].
     pub fn insert_key_with_sequence(
         &mut self,
         mapping: Node<'_>,
@@ -227,44 +282,21 @@ impl Edits {
             }
             let flow = is_flow(&mapping);
             let in_flow = mapping.data().in_flow || flow;
-            let existing = edits.live_value(mapping, key)?;
-            if let Some(value) = existing {
-                let empty =
-                    value.span().is_empty() && matches!(value.kind(), NodeKind::Scalar { .. });
-                if !empty {
-                    let (k, _) = mapping.direct_entry(key).expect("live key");
-                    return Err(YamlError::KeyExists {
-                        line: k.line(),
-                        column: k.column(),
-                        key: key.into(),
-                    });
-                }
-                return edits.record_sequence_for_null(mapping, value, items, in_flow);
+            if let Some(value) = edits.live_value(mapping, key)? {
+                return edits.record_sequence_for_null(value, key, items, in_flow);
             }
             let key_text = render_scalar(key, ScalarStyle::Plain, in_flow);
             let mut first_checks = vec![(0, Check::Value(key.to_owned()))];
-            if flow {
-                let mut text = format!("{key_text}: [");
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        text.push_str(", ");
-                    }
-                    let (item_text, checks) = flow_mapping_text(item);
-                    first_checks.extend(checks.into_iter().map(|(o, c)| (o + text.len(), c)));
-                    text.push_str(&item_text);
-                }
-                text.push(']');
-                return edits.record_insert(mapping, key, vec![Line::new(0, text, first_checks)]);
-            }
-            if items.is_empty() {
-                let text = format!("{key_text}: []");
+            if flow || items.is_empty() {
+                let mut text = format!("{key_text}: ");
+                let (seq, checks) = flow_sequence_text(key, items);
+                first_checks.extend(checks.into_iter().map(|(o, c)| (o + text.len(), c)));
+                text.push_str(&seq);
                 return edits.record_insert(mapping, key, vec![Line::new(0, text, first_checks)]);
             }
             let offset = sequence_indent_style(mapping.doc);
             let mut lines = vec![Line::new(0, format!("{key_text}:"), first_checks)];
-            for item in items {
-                lines.extend(item_lines(offset, 1, item));
-            }
+            lines.extend(block_sequence_lines(offset, key, items));
             edits.record_insert(mapping, key, lines)
         })
     }
@@ -410,17 +442,10 @@ impl Edits {
         if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
             return Err(refused(&node, "a block scalar (`|` or `>`)"));
         }
-        let src = &node.doc.source;
         let rendered = render_scalar(value, *style, data.in_flow);
         let (range, text, offset) = if data.span.is_empty() {
             // An implicit null: `key:` becomes `key: value`.
-            if !src[data.span.start..].starts_with(':') {
-                return Err(refused(
-                    &node,
-                    "an empty value that has no `key:` to write after",
-                ));
-            }
-            let at = data.span.start + 1;
+            let at = empty_value_colon(&node)? + 1;
             let text = format!(
                 " {}",
                 render_scalar(value, ScalarStyle::Plain, data.in_flow)
@@ -429,6 +454,7 @@ impl Edits {
         } else {
             (data.span.clone(), rendered, 0)
         };
+        self.mark_written(&node)?;
         let order = (0, self.next_order());
         self.replacements.push(Splice {
             range,
@@ -437,6 +463,19 @@ impl Edits {
             order,
         });
         self.claim(node.doc, node.ancestry(), None)
+    }
+
+    /// Notes that `node` gets a value; a second write to it is an overlap.
+    fn mark_written(&mut self, node: &Node<'_>) -> Result<(), YamlError> {
+        let id = (node.doc.index, node.id);
+        if self.written.contains(&id) {
+            return Err(YamlError::Overlap {
+                line: node.line(),
+                column: node.column(),
+            });
+        }
+        self.written.push(id);
+        Ok(())
     }
 
     fn record_insert(
@@ -460,61 +499,93 @@ impl Edits {
         self.claim(mapping.doc, mapping.ancestry(), None)
     }
 
-    /// `key:` with an empty value: put the sequence after the `:`.
+    /// `insert_key_with_sequence` for a key that is already there: a null
+    /// value gets the sequence, anything else is `KeyExists`.
     fn record_sequence_for_null(
         &mut self,
-        mapping: Node<'_>,
         value: Node<'_>,
+        key: &str,
         items: &[&[(&str, &str)]],
         in_flow: bool,
     ) -> Result<(), YamlError> {
-        let src = &mapping.doc.source;
-        let colon = value.span().start;
-        let order = (0, self.next_order());
-        let splice = if in_flow || items.is_empty() {
-            let mut text = String::from(" [");
-            let mut checks = Vec::new();
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    text.push_str(", ");
-                }
-                let (item_text, item_checks) = flow_mapping_text(item);
-                checks.extend(item_checks.into_iter().map(|(o, c)| (o + text.len(), c)));
-                text.push_str(&item_text);
-            }
-            text.push(']');
-            Splice {
-                range: colon + 1..colon + 1,
-                text,
-                checks,
-                order,
-            }
+        let doc = value.doc;
+        let src = &doc.source;
+        let k = entry_key(&value).expect("a live value has its key");
+        if !value.is_null() {
+            return Err(YamlError::KeyExists {
+                line: k.line(),
+                column: k.column(),
+                key: key.into(),
+            });
+        }
+        // An alias of a null; the null is shared.
+        writable(&value)?;
+        let data = value.data();
+        // An empty value: the `:` to write after. A `~` / `null` is replaced.
+        let colon = if data.span.is_empty() {
+            Some(empty_value_colon(&value)?)
         } else {
-            let (key, _) = mapping
-                .entries()
-                .find(|(_, v)| v.id == value.id)
-                .expect("entry exists");
-            let indent =
-                char_column(src, key.data().props_start) + sequence_indent_style(mapping.doc);
-            let lines: Vec<Line> = items
-                .iter()
-                .flat_map(|item| item_lines(indent, 1, item))
-                .collect();
-            let eol = line_break(src);
-            let (at, prefix) = match next_line_start(src, colon) {
-                Some(at) => (at, false),
-                None => (src.len(), true),
-            };
-            let (text, checks) = assemble(&lines, None, eol, prefix, !prefix);
-            Splice {
-                range: at..at,
-                text,
-                checks,
-                order,
-            }
+            untagged(&value, "a null")?;
+            None
         };
-        self.replacements.push(splice);
-        self.claim(mapping.doc, value.ancestry(), None)
+        self.mark_written(&value)?;
+        // Block items go on the lines after `key:`, which needs the key's
+        // `:` and the null on one line; otherwise the sequence is written in
+        // flow style where the null is.
+        let block_colon = if in_flow || items.is_empty() {
+            None
+        } else if colon.is_some() {
+            colon
+        } else {
+            let between = &src[k.span().end..data.span.start];
+            (between.trim_matches([' ', '\t']) == ":")
+                .then(|| k.span().end + between.find(':').expect("a `:`"))
+        };
+        let Some(colon) = block_colon else {
+            let (seq, checks) = flow_sequence_text(key, items);
+            let splice = match colon {
+                Some(colon) => Splice {
+                    range: colon + 1..colon + 1,
+                    text: format!(" {seq}"),
+                    checks: checks.into_iter().map(|(o, c)| (o + 1, c)).collect(),
+                    order: (0, self.next_order()),
+                },
+                None => Splice {
+                    range: data.span.clone(),
+                    text: seq,
+                    checks,
+                    order: (0, self.next_order()),
+                },
+            };
+            self.replacements.push(splice);
+            return self.claim(doc, value.ancestry(), None);
+        };
+        if !data.span.is_empty() {
+            // `key: ~ # c` becomes `key: # c`.
+            let order = (0, self.next_order());
+            self.replacements.push(Splice {
+                range: colon + 1..data.span.end,
+                text: String::new(),
+                checks: Vec::new(),
+                order,
+            });
+        }
+        let indent = entry_column(doc, k.id) + sequence_indent_style(doc);
+        let lines = block_sequence_lines(indent, key, items);
+        let eol = line_break(src);
+        let (at, prefix) = match next_line_start(src, data.span.end.max(colon + 1)) {
+            Some(at) => (at, false),
+            None => (src.len(), true),
+        };
+        let (text, checks) = assemble(&lines, None, eol, prefix, !prefix);
+        let order = (0, self.next_order());
+        self.replacements.push(Splice {
+            range: at..at,
+            text,
+            checks,
+            order,
+        });
+        self.claim(doc, value.ancestry(), None)
     }
 
     fn group(&mut self, node: Node<'_>) -> Result<&mut Group, YamlError> {
@@ -533,6 +604,46 @@ fn is_flow(node: &Node<'_>) -> bool {
         node.kind(),
         NodeKind::Mapping(CollectionStyle::Flow) | NodeKind::Sequence(CollectionStyle::Flow)
     )
+}
+
+/// The check that a new sequence of `items` items reads back as `key`'s value.
+fn sequence_check(key: &str, items: usize, up: usize) -> Check {
+    Check::Sequence {
+        key: key.to_owned(),
+        items,
+        up,
+    }
+}
+
+/// `[{…}, {…}]` (or `[]`) with readback checks relative to its start.
+fn flow_sequence_text(key: &str, items: &[&[(&str, &str)]]) -> (String, Vec<(usize, Check)>) {
+    let mut text = String::from("[");
+    let mut checks = vec![(0, sequence_check(key, items.len(), 0))];
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            text.push_str(", ");
+        }
+        let (item_text, item_checks) = flow_mapping_text(item);
+        checks.extend(item_checks.into_iter().map(|(o, c)| (o + text.len(), c)));
+        text.push_str(&item_text);
+    }
+    text.push(']');
+    (text, checks)
+}
+
+/// The lines of a block sequence (dashes at `dash`) that is `key`'s value;
+/// the first item's line also checks the sequence as a whole.
+fn block_sequence_lines(dash: usize, key: &str, items: &[&[(&str, &str)]]) -> Vec<Line> {
+    let mut lines: Vec<Line> = items
+        .iter()
+        .flat_map(|item| item_lines(dash, 1, item))
+        .collect();
+    if let (Some(first), Some(first_item)) = (lines.first_mut(), items.first()) {
+        // From the first item's first key (or its `{}`) up to the sequence.
+        let up = if first_item.is_empty() { 1 } else { 2 };
+        first.checks.push((2, sequence_check(key, items.len(), up)));
+    }
+    lines
 }
 
 /// `{k: v, k2: v2}` with readback checks relative to its start.

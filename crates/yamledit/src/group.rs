@@ -120,18 +120,36 @@ fn entry_end(doc: &Document, k: usize, v: usize) -> usize {
     }
 }
 
-/// The first scalar or alias inside a node and how many parent steps lead
-/// from it back to the node; used to check the structure after an edit.
+/// The first scalar, alias or empty flow collection (`{}`, `[]`) inside a
+/// node and how many parent steps lead from it back to the node; used to
+/// check the structure after an edit.
 fn first_leaf(doc: &Document, id: usize) -> Option<(usize, usize)> {
     let node = doc.node(id);
     let child = match &node.shape {
-        Shape::Scalar { .. } | Shape::Alias { .. } => {
-            return (!node.span.is_empty()).then_some((node.span.start, 0));
-        }
-        Shape::Mapping { entries, .. } => entries.first().map(|&(k, _)| k)?,
-        Shape::Sequence { items, .. } => items.first().copied()?,
+        Shape::Scalar { .. } | Shape::Alias { .. } => None,
+        Shape::Mapping { entries, .. } => entries.first().map(|&(k, _)| k),
+        Shape::Sequence { items, .. } => items.first().copied(),
     };
-    first_leaf(doc, child).map(|(offset, up)| (offset, up + 1))
+    match child {
+        Some(child) => first_leaf(doc, child).map(|(offset, up)| (offset, up + 1)),
+        None => (!node.span.is_empty()).then_some((node.span.start, 0)),
+    }
+}
+
+/// The `?` of an explicit key whose content starts at `start` on the same
+/// line (`? key`, `- ? key`).
+fn explicit_indicator(src: &str, start: usize) -> Option<usize> {
+    let line = line_start(src, start);
+    let before = src[line..start].trim_end_matches([' ', '\t']);
+    before.ends_with('?').then(|| line + before.len() - 1)
+}
+
+/// Column where a mapping entry starts: its key's, or for an explicit key
+/// its `?` indicator's (an indentless sequence value has its dashes there).
+pub(crate) fn entry_column(doc: &Document, key: usize) -> usize {
+    let start = doc.node(key).props_start;
+    let at = explicit_indicator(&doc.source, start).unwrap_or(start);
+    char_column(&doc.source, at)
 }
 
 /// Column of a block sequence's dashes and the spaces after them. The parser
@@ -159,14 +177,14 @@ fn block_sequence_layout(doc: &Document, id: usize) -> Option<(usize, usize)> {
     }
     let parent = doc.node(node.parent?);
     match &parent.shape {
-        // Indentless: the dashes are at the key's column.
+        // Indentless: the dashes are at the entry's column.
         Shape::Mapping {
             flow: false,
             entries,
         } => entries
             .iter()
             .find(|&&(_, v)| v == id)
-            .map(|&(k, _)| (char_column(src, doc.node(k).props_start), 1)),
+            .map(|&(k, _)| (entry_column(doc, k), 1)),
         _ => None,
     }
 }
@@ -184,8 +202,7 @@ pub(crate) fn sequence_indent_style(doc: &Document) -> usize {
                 if let Shape::Sequence { flow: false, .. } = doc.node(v).shape
                     && let Some((dash_col, _)) = block_sequence_layout(doc, v)
                 {
-                    let key_col = char_column(&doc.source, doc.node(k).props_start);
-                    return dash_col.saturating_sub(key_col);
+                    return dash_col.saturating_sub(entry_column(doc, k));
                 }
             }
         }
@@ -491,12 +508,7 @@ fn line_checks(
 fn member(src: &str, start: usize, end: usize, leaf: Option<(usize, usize)>) -> Member {
     let line_start = line_start(src, start);
     let line_mode = src[line_start..start].bytes().all(|b| b == b' ');
-    let before = src[line_start..start].trim_end_matches([' ', '\t']);
-    let entry_start = if before.ends_with('?') {
-        line_start + before.len() - 1
-    } else {
-        start
-    };
+    let entry_start = explicit_indicator(src, start).unwrap_or(start);
     Member {
         start,
         entry_start,

@@ -76,7 +76,17 @@
 //!   1.2, or contains `: `, ` #`, flow indicators in flow context, a leading
 //!   indicator, …) is written double-quoted, so `1.10` stays a string; a
 //!   single-quoted value with characters that need escapes becomes
-//!   double-quoted. An empty `key:` becomes `key: value`.
+//!   double-quoted. An empty `key:` (or `? key` + `:`) becomes `key: value`;
+//!   an empty value with nowhere to write it is refused: an explicit `? key`
+//!   with no `:` (its empty value has no place in the text), or a tagged or
+//!   anchored one (`key: !!null`, `key: &a`, which would keep the tag or
+//!   change what the alias shares).
+//! - [`Edits::insert_key_with_sequence`] on a key that is already there fills
+//!   a null written as an empty `key:` (block items go on the next lines) or
+//!   as a plain `~` / `null` (replaced; `key: ~` loses the ` ~` and the items
+//!   follow, or, if the null is not on the key's line, the sequence is
+//!   written in flow style in its place). Other nulls are refused as above
+//!   (an alias too); any other value is [`YamlError::KeyExists`].
 //! - Block scalars (`|`, `>`) and aliases are never edited, nor anything reached
 //!   through an alias or a `<<` merge key: changing it would change every other
 //!   place that shares the anchor. Edit the anchored node itself instead.
@@ -98,8 +108,10 @@
 //! - Edits are checked when recorded (overlaps, edits inside removed entries,
 //!   removing an entry whose anchor an alias elsewhere uses) and once more
 //!   after applying, by re-parsing the result: same document count, every
-//!   written key and value reads back, and every new entry lands in its
-//!   collection.
+//!   written key and value reads back, every new entry or item (`{}` too)
+//!   lands in its collection, and every new sequence (an empty `[]` too) is
+//!   the untagged value of its key with the items written. A value gets only
+//!   one write per batch.
 
 // Reading: `tree` (documents and nodes with byte spans), `text` (offsets and
 // lines). Writing: `edits` records changes, `scalar` decides quoting, `group`

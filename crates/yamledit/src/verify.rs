@@ -86,18 +86,15 @@ pub(crate) fn verify(
             format!("expected {documents} documents, found {}", docs.len()),
         ));
     }
-    let mut leaves: HashMap<usize, (usize, usize)> = HashMap::new();
-    // The innermost node starting at each offset (ids grow inwards).
+    // The innermost node starting at each offset (ids grow inwards): a
+    // scalar, an alias, an empty flow collection, or the collection whose
+    // first child starts later (a flow collection's bracket).
     let mut innermost: HashMap<usize, (usize, usize)> = HashMap::new();
     for doc in &docs {
         for (id, node) in doc.nodes.iter().enumerate() {
-            if node.span.is_empty() {
-                continue;
+            if !node.span.is_empty() {
+                innermost.insert(node.span.start, (doc.index, id));
             }
-            if matches!(node.shape, Shape::Scalar { .. } | Shape::Alias { .. }) {
-                leaves.insert(node.span.start, (doc.index, id));
-            }
-            innermost.insert(node.span.start, (doc.index, id));
         }
     }
     let ancestor = |(doc, mut id): (usize, usize), up: usize| {
@@ -138,7 +135,7 @@ pub(crate) fn verify(
             }
             continue;
         }
-        let &(doc, id) = leaves.get(&at).ok_or_else(|| not_there(at))?;
+        let &(doc, id) = innermost.get(&at).ok_or_else(|| not_there(at))?;
         match check {
             Check::Value(expected) => {
                 if docs[doc].nodes[id].shape_value() != Some(expected.as_str()) {
@@ -158,7 +155,7 @@ pub(crate) fn verify(
                 let Some(sibling_at) = map_offset(splices, *sibling) else {
                     continue;
                 };
-                let sibling_leaf = leaves.get(&sibling_at).copied();
+                let sibling_leaf = innermost.get(&sibling_at).copied();
                 let ok = sibling_leaf.is_some_and(|s| {
                     ancestor((doc, id), *up).is_some()
                         && ancestor((doc, id), *up) == ancestor(s, *sibling_up)

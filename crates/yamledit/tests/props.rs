@@ -251,7 +251,13 @@ fn render_map(lines: &mut Vec<String>, entries: &[Entry], indent: usize, compact
             )),
             Some(_) => {
                 lines.push(format!("{}? {}", pad(indent), e.key));
-                render_value(lines, format!("{}:", pad(indent)), &e.value, &e.deco, indent);
+                render_value(
+                    lines,
+                    format!("{}:", pad(indent)),
+                    &e.value,
+                    &e.deco,
+                    indent,
+                );
             }
         }
     }
@@ -358,7 +364,7 @@ fn scalar() -> impl Strategy<Value = G> {
         2 => "[a-z :#'\"\\\\é\n\t-]{0,8}".prop_map(G::Double),
         1 => (prop::sample::select(vec!["|", "|-", ">"]), prop::collection::vec("[a-z][a-z ]{0,5}[a-z]", 1..3))
             .prop_map(|(h, lines)| G::Block(h, lines)),
-        1 => Just(G::Null),
+        2 => Just(G::Null),
     ]
 }
 
@@ -371,7 +377,7 @@ fn tree() -> impl Strategy<Value = G> {
                         word(),
                         inner.clone(),
                         deco(),
-                        proptest::option::weighted(0.2, any::<bool>())
+                        proptest::option::weighted(0.3, any::<bool>())
                     ),
                     0..4
                 ),
@@ -505,8 +511,15 @@ enum OpGen {
     SetKey(Index, Index, Option<Index>, String, String),
     RemoveKey(Index, Index, Option<Index>),
     Append(Index, Index, Vec<(String, String)>),
-    /// Document, mapping, existing key (if any), new key, items.
-    InsertSeq(Index, Index, Option<Index>, String, Vec<Vec<(String, String)>>),
+    /// Document, mapping, existing key (if any; `true`: a null one if there
+    /// is one), new key, items.
+    InsertSeq(
+        Index,
+        Index,
+        Option<(bool, Index)>,
+        String,
+        Vec<Vec<(String, String)>>,
+    ),
 }
 
 fn op_gen() -> impl Strategy<Value = OpGen> {
@@ -524,7 +537,7 @@ fn op_gen() -> impl Strategy<Value = OpGen> {
         2 => (any::<Index>(), any::<Index>(), proptest::option::weighted(0.9, any::<Index>()))
             .prop_map(|(d, t, k)| OpGen::RemoveKey(d, t, k)),
         2 => (any::<Index>(), any::<Index>(), pairs()).prop_map(|(d, t, e)| OpGen::Append(d, t, e)),
-        2 => (any::<Index>(), any::<Index>(), proptest::option::of(any::<Index>()), "[a-z]{1,5}", prop::collection::vec(pairs(), 0..3))
+        2 => (any::<Index>(), any::<Index>(), proptest::option::of((any::<bool>(), any::<Index>())), "[a-z]{1,5}", prop::collection::vec(pairs(), 0..3))
             .prop_map(|(d, t, e, k, items)| OpGen::InsertSeq(d, t, e, format!("seq{k}"), items)),
     ]
 }
@@ -640,7 +653,11 @@ fn same(node: Node<'_>, g: &G, anchored: &str) -> Result<(), String> {
     match g {
         G::Map(entries, _) => {
             if !matches!(node.kind(), NodeKind::Mapping(_)) {
-                return Err(format!("line {}: {:?}, model a mapping", node.line(), node.kind()));
+                return Err(format!(
+                    "line {}: {:?}, model a mapping",
+                    node.line(),
+                    node.kind()
+                ));
             }
             let got: Vec<_> = node.entries().collect();
             if got.len() != entries.len() {
@@ -666,7 +683,11 @@ fn same(node: Node<'_>, g: &G, anchored: &str) -> Result<(), String> {
         }
         G::Seq(items, ..) => {
             if !matches!(node.kind(), NodeKind::Sequence(_)) {
-                return Err(format!("line {}: {:?}, model a sequence", node.line(), node.kind()));
+                return Err(format!(
+                    "line {}: {:?}, model a sequence",
+                    node.line(),
+                    node.kind()
+                ));
             }
             let got: Vec<_> = node.items().collect();
             if got.len() != items.len() {
@@ -925,8 +946,15 @@ fn check(file: FileGen, ops: Vec<OpGen>) -> Result<(), TestCaseError> {
                 let G::Map(entries, _) = &g else {
                     unreachable!()
                 };
+                let nulls: Vec<&Entry> = entries
+                    .iter()
+                    .filter(|e| fillable_null(e) || unwritable_null(&e.value, Some(e)))
+                    .collect();
                 let key = match existing {
-                    Some(i) if !entries.is_empty() => entries[i.index(entries.len())].key.clone(),
+                    Some((true, i)) if !nulls.is_empty() => nulls[i.index(nulls.len())].key.clone(),
+                    Some((_, i)) if !entries.is_empty() => {
+                        entries[i.index(entries.len())].key.clone()
+                    }
                     _ => new_key.clone(),
                 };
                 let borrowed: Vec<Vec<(&str, &str)>> = items
@@ -949,7 +977,8 @@ fn check(file: FileGen, ops: Vec<OpGen>) -> Result<(), TestCaseError> {
                 // value is `KeyExists`.
                 let present = current.iter().position(|e| e.key == key);
                 let fill = present.filter(|&i| fillable_null(&current[i]));
-                let refuse = present.is_some_and(|i| unwritable_null(&current[i].value, Some(&current[i])));
+                let refuse =
+                    present.is_some_and(|i| unwritable_null(&current[i].value, Some(&current[i])));
                 exists = present.is_some() && fill.is_none() && !refuse;
                 if res.is_ok() {
                     prop_assert!(!exists, "insert_key_with_sequence replaced a value");

@@ -666,6 +666,279 @@ fn insert_images_key() {
     );
 }
 
+/// `insert_key_with_sequence(root, "images", items)` on `text`.
+fn insert_images(text: &str, items: &[&[(&str, &str)]]) -> Result<String, YamlError> {
+    edit(text, |d, e| {
+        e.insert_key_with_sequence(d[0].root(), "images", items)
+            .map(drop)
+    })
+}
+
+fn refused_at(result: Result<String, YamlError>, at: (usize, usize), reason: &str) {
+    match result {
+        Err(YamlError::Refused {
+            line,
+            column,
+            reason: r,
+        }) => {
+            assert_eq!((line, column), at, "{r}");
+            assert!(r.contains(reason), "{r}");
+        }
+        other => panic!("expected a refusal at {at:?}, got {other:?}"),
+    }
+}
+
+#[test]
+fn insert_sequence_refuses_explicit_key_without_colon() {
+    // Was `Ok("? images\na []: 1\n")`: key `a` renamed.
+    let item: &[(&str, &str)] = &[("name", "a")];
+    refused_at(
+        insert_images("? images\na: 1\n", &[]),
+        (1, 3),
+        "without `:`",
+    );
+    refused_at(
+        insert_images("? images\na: 1\n", &[item]),
+        (1, 3),
+        "without `:`",
+    );
+    // At the end of the text, and before another explicit key.
+    refused_at(insert_images("a: 1\n? images", &[]), (2, 3), "without `:`");
+    refused_at(
+        insert_images("? images\n? b\n", &[item]),
+        (1, 3),
+        "without `:`",
+    );
+    // In flow style (this was already caught, but only by the re-parse).
+    refused_at(
+        insert_images("{a: 1, images}\n", &[]),
+        (1, 8),
+        "without `:`",
+    );
+    // A scalar write into it is refused the same way.
+    refused_at(
+        edit("? images\na: 1\n", |d, e| {
+            e.set_key(d[0].root(), "images", "x").map(drop)
+        }),
+        (1, 3),
+        "without `:`",
+    );
+    // With a `:` line the value has its place.
+    assert_eq!(
+        insert_images("? images\n:\nb: 1\n", &[]).unwrap(),
+        "? images\n: []\nb: 1\n"
+    );
+    assert_eq!(
+        insert_images("? images\n:\nb: 1\n", &[item]).unwrap(),
+        "? images\n:\n- name: a\nb: 1\n"
+    );
+}
+
+#[test]
+fn insert_sequence_refuses_tagged_and_anchored_nulls() {
+    // Was `Ok("images: !!null\n []")` (and a `!!null` sequence with items).
+    let item: &[(&str, &str)] = &[("name", "a")];
+    refused_at(
+        insert_images("images: !!null\n", &[]),
+        (1, 9),
+        "tag or an anchor",
+    );
+    refused_at(
+        insert_images("images: !!null\n", &[item]),
+        (1, 9),
+        "tag or an anchor",
+    );
+    refused_at(
+        insert_images("images: !!null # none\nb: 1\n", &[item]),
+        (1, 9),
+        "tag or an anchor",
+    );
+    refused_at(
+        insert_images("images: !!null ~\n", &[]),
+        (1, 9),
+        "tag or an anchor",
+    );
+    refused_at(
+        insert_images("images: &n\nb: *n\n", &[item]),
+        (1, 9),
+        "tag or an anchor",
+    );
+    refused_at(
+        insert_images("images: &n ~\nb: *n\n", &[]),
+        (1, 9),
+        "tag or an anchor",
+    );
+    refused_at(
+        insert_images("n: &n ~\nimages: *n\n", &[]),
+        (2, 9),
+        "alias `*n`",
+    );
+    refused_at(
+        edit("images: !!null\n", |d, e| {
+            e.set_key(d[0].root(), "images", "x").map(drop)
+        }),
+        (1, 9),
+        "tag or an anchor",
+    );
+    // Values that are not null stay `KeyExists`.
+    for text in ["images: ''\n", "images: x\n", "images: {}\n"] {
+        let err = insert_images(text, &[]).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                YamlError::KeyExists {
+                    line: 1,
+                    column: 1,
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+    }
+}
+
+#[test]
+fn insert_sequence_fills_tilde_and_null() {
+    let item: &[(&str, &str)] = &[("name", "a")];
+    assert_eq!(insert_images("images: ~\n", &[]).unwrap(), "images: []\n");
+    assert_eq!(
+        insert_images("images: null # none\nb: 1\n", &[item]).unwrap(),
+        "images: # none\n- name: a\nb: 1\n"
+    );
+    assert_eq!(
+        insert_images("r:\n  - x\nimages: NULL", &[item, &[]]).unwrap(),
+        "r:\n  - x\nimages:\n  - name: a\n  - {}"
+    );
+    assert_eq!(
+        insert_images("{images: Null, b: 1}\n", &[item]).unwrap(),
+        "{images: [{name: a}], b: 1}\n"
+    );
+    // Not on the key's line: written in flow style where the null is.
+    assert_eq!(
+        insert_images("? images\n: ~\nb: 1\n", &[item]).unwrap(),
+        "? images\n: [{name: a}]\nb: 1\n"
+    );
+    assert_eq!(
+        insert_images("images:\n  ~\nb: 1\n", &[item]).unwrap(),
+        "images:\n  [{name: a}]\nb: 1\n"
+    );
+    // Filled once only, whichever edit comes first.
+    let docs = parse("images: ~\n").unwrap();
+    let mut edits = Edits::new();
+    edits
+        .insert_key_with_sequence(docs[0].root(), "images", &[item])
+        .unwrap();
+    let err = edits.set_key(docs[0].root(), "images", "x").unwrap_err();
+    assert!(matches!(err, YamlError::Overlap { .. }), "{err:?}");
+}
+
+#[test]
+fn an_empty_value_is_written_once() {
+    let item: &[(&str, &str)] = &[("name", "a")];
+    for first_scalar in [true, false] {
+        let docs = parse("images:\nb: 1\n").unwrap();
+        let root = docs[0].root();
+        let mut edits = Edits::new();
+        let scalar = |e: &mut Edits| e.set_key(root, "images", "x").map(drop);
+        let sequence = |e: &mut Edits| {
+            e.insert_key_with_sequence(root, "images", &[item])
+                .map(drop)
+        };
+        let err = if first_scalar {
+            scalar(&mut edits).unwrap();
+            sequence(&mut edits).unwrap_err()
+        } else {
+            sequence(&mut edits).unwrap();
+            scalar(&mut edits).unwrap_err()
+        };
+        assert!(
+            matches!(err, YamlError::Overlap { line: 1, column: 7 }),
+            "{err:?}"
+        );
+        let expected = if first_scalar {
+            "images: x\nb: 1\n"
+        } else {
+            "images:\n- name: a\nb: 1\n"
+        };
+        assert_eq!(edits.apply("images:\nb: 1\n").unwrap(), expected);
+    }
+}
+
+#[test]
+fn verification_checks_a_new_empty_sequence() {
+    // The `? images` splice of the bug, forced behind the API's back: an
+    // empty `[]` has no value to read back, but it must still be the value
+    // of `images`.
+    let text = "images:\na: 1\n";
+    let docs = parse(text).unwrap();
+    let mut edits = Edits::new();
+    edits
+        .insert_key_with_sequence(docs[0].root(), "images", &[])
+        .unwrap();
+    assert_eq!(edits.apply(text).unwrap(), "images: []\na: 1\n");
+    edits.replacements[0].range = 9..9;
+    let err = edits.apply(text).unwrap_err();
+    assert!(
+        matches!(err, YamlError::Verification { line: 2, .. }),
+        "{err:?}"
+    );
+    // A sequence that lands under another key, or tagged, fails too.
+    let text = "images:\nb:\n";
+    let docs = parse(text).unwrap();
+    let mut edits = Edits::new();
+    edits
+        .insert_key_with_sequence(docs[0].root(), "images", &[])
+        .unwrap();
+    edits.replacements[0].range = 10..10;
+    let err = edits.apply(text).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("new sequence does not read back as the value of \"images\""),
+        "{err}"
+    );
+    edits.replacements[0].range = 7..7;
+    edits.replacements[0].text = " !!seq []".into();
+    let err = edits.apply(text).unwrap_err();
+    assert!(matches!(err, YamlError::Verification { .. }), "{err:?}");
+}
+
+#[test]
+fn explicit_keys_in_block_mappings() {
+    // An entry after an unwritten `? key` value starts at the next token,
+    // which is not part of the entry.
+    let out = ok("m:\n  ? images\nb: 1\n", |d, e| {
+        e.set_key(d[0].lookup(&["m"]).unwrap(), "x", "v").map(drop)
+    });
+    assert_eq!(out, "m:\n  ? images\n  x: v\nb: 1\n");
+    // Removing the first key of an item stops at the next key's `?`.
+    let out = ok("- a: 1\n  ? b\n  : 2\n", |d, e| {
+        e.remove_key(d[0].lookup(&["0"]).unwrap(), "a").map(drop)
+    });
+    assert_eq!(out, "- ? b\n  : 2\n");
+    // An indentless sequence under `? key` + `:` has its dashes at the `?`.
+    let out = ok("? a\n:\n- |\n  aa\n", |d, e| {
+        e.append_item(d[0].lookup(&["a"]).unwrap(), &[]).map(drop)
+    });
+    assert_eq!(out, "? a\n:\n- |\n  aa\n- {}\n");
+    // A `:` that starts a plain scalar is not a value indicator.
+    let docs = parse("? images\n:x: 1\n").unwrap();
+    assert_eq!(docs[0].lookup(&[":x"]).unwrap().as_str(), Some("1"));
+    let err = Edits::new()
+        .set_key(docs[0].root(), "images", "v")
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            YamlError::Refused {
+                line: 1,
+                column: 3,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
 // ----- line endings, BOM, end of file
 
 #[test]
