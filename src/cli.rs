@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use clap::{Args, CommandFactory, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Output {
+pub(crate) enum Output {
     Text,
     Json,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Progress {
+pub(crate) enum Progress {
     Auto,
     Tty,
     Plain,
@@ -171,46 +171,46 @@ struct RunArgs {
 
 /// Options common to every command.
 #[derive(Debug, Clone)]
-pub struct Globals {
-    pub config: PathBuf,
-    pub output: Output,
-    pub progress: Progress,
-    pub quiet: bool,
-    pub verbose: bool,
+pub(crate) struct Globals {
+    pub(crate) config: PathBuf,
+    pub(crate) output: Output,
+    pub(crate) progress: Progress,
+    pub(crate) quiet: bool,
+    pub(crate) verbose: bool,
 }
 
 #[derive(Debug, Clone)]
-pub struct RunOptions {
-    pub services: Vec<String>,
-    pub push: bool,
-    pub patch: bool,
-    pub jobs: Option<usize>,
-    pub push_jobs: Option<usize>,
-    pub force: bool,
-    pub keep_going: bool,
-    pub results: Option<PathBuf>,
+pub(crate) struct RunOptions {
+    pub(crate) services: Vec<String>,
+    pub(crate) push: bool,
+    pub(crate) patch: bool,
+    pub(crate) jobs: Option<usize>,
+    pub(crate) push_jobs: Option<usize>,
+    pub(crate) force: bool,
+    pub(crate) keep_going: bool,
+    pub(crate) results: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
-pub struct PlanOptions {
-    pub services: Vec<String>,
-    pub offline: bool,
-    pub force: bool,
-    pub results: Option<PathBuf>,
+pub(crate) struct PlanOptions {
+    pub(crate) services: Vec<String>,
+    pub(crate) offline: bool,
+    pub(crate) force: bool,
+    pub(crate) results: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
-pub struct ReleaseOptions {
-    pub version: String,
-    pub results: Option<PathBuf>,
-    pub from_tag: Option<String>,
-    pub force: bool,
-    pub only: Vec<String>,
-    pub patch: bool,
+pub(crate) struct ReleaseOptions {
+    pub(crate) version: String,
+    pub(crate) results: Option<PathBuf>,
+    pub(crate) from_tag: Option<String>,
+    pub(crate) force: bool,
+    pub(crate) only: Vec<String>,
+    pub(crate) patch: bool,
 }
 
 #[derive(Debug, Clone)]
-pub enum Cmd {
+pub(crate) enum Cmd {
     Run(RunOptions),
     Plan(PlanOptions),
     Patch {
@@ -228,15 +228,15 @@ pub enum Cmd {
 }
 
 #[derive(Debug, Clone)]
-pub struct Invocation {
-    pub globals: Globals,
-    pub command: Cmd,
+pub(crate) struct Invocation {
+    pub(crate) globals: Globals,
+    pub(crate) command: Cmd,
 }
 
 /// Parses the process arguments; on `--help`, `--version` or a usage error
 /// clap has printed what it needs to and this returns the exit code (2 for
 /// usage errors, as SPEC.md says).
-pub fn parse() -> Result<Invocation, i32> {
+pub(crate) fn parse() -> Result<Invocation, i32> {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

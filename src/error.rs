@@ -7,13 +7,16 @@ use crate::patch::PatchError;
 use crate::plan::PlanError;
 
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     #[error("{0}")]
     Usage(String),
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Plan(#[from] PlanError),
+    /// A build secret cannot be read.
+    #[error(transparent)]
+    Secret(#[from] crate::build::secrets::SecretError),
     /// A manifest cannot be patched (unreadable, invalid, a missing Helm
     /// path, an edit through an alias).
     #[error("patching manifests: {0}")]
@@ -41,10 +44,14 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn exit_code(&self) -> i32 {
+    pub(crate) fn exit_code(&self) -> i32 {
         match self {
             Error::Failed(_) | Error::Drift(_) | Error::Checks(_) | Error::Unpatched(_) => 1,
-            Error::Usage(_) | Error::Config(_) | Error::Plan(_) | Error::Patch(_) => 2,
+            Error::Usage(_)
+            | Error::Config(_)
+            | Error::Plan(_)
+            | Error::Secret(_)
+            | Error::Patch(_) => 2,
             Error::Environment(_) => 3,
             Error::Interrupted => 130,
         }

@@ -1,21 +1,25 @@
 //! `pipeline`: from a monorepo of services to pushed images and pinned
-//! Kubernetes manifests. The modules follow the stages:
+//! Kubernetes manifests. The folders follow the stages a run goes through:
 //!
-//! config → discover → plan (context, input digest, tags) → build (engine)
-//! → push (ECR, registry) → report; `run` executes a plan, `commands` ties
-//! each command together, and `cli` is the only place that knows clap.
+//! config → discover → plan (what each build sees, its input digest and
+//! tags; `resolve` decides each step once) → execute (the decided plan,
+//! with `build` and `push`) → patch (the manifests) → report (results,
+//! progress). `commands` has one file per command, and `cli` is the only
+//! place that knows clap. Everything but [`main`] is internal; the reusable
+//! parts are the workspace's crates (`yamledit`, `dockerfile`,
+//! `oci-registry`).
 
-pub mod build;
-pub mod cli;
-pub mod commands;
-pub mod config;
-pub mod discover;
-pub mod error;
-pub mod execute;
-pub mod patch;
-pub mod plan;
-pub mod push;
-pub mod report;
+mod build;
+mod cli;
+mod commands;
+mod config;
+mod discover;
+mod error;
+mod execute;
+mod patch;
+mod plan;
+mod push;
+mod report;
 
 /// Parses the command line, runs the command, and returns the exit code.
 pub fn main() -> i32 {

@@ -1,7 +1,9 @@
 //! The build stage of one service: build args, labels, the streamed context,
 //! and a log that goes to `.pipeline/logs/<service>.log`.
 
-pub mod engine;
+pub(crate) mod buildkit;
+pub(crate) mod engine;
+pub(crate) mod secrets;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::io::{LineWriter, Write};
@@ -9,17 +11,20 @@ use std::path::{Path, PathBuf};
 
 use oci_registry::Credentials;
 
-use crate::build::engine::{BuildLine, BuildRequest, Engine, EngineError};
+use dockerfile::Frontend;
+use oci_registry::Secret;
+
+use crate::build::engine::{BuildLine, BuildRequest, Engine, EngineError, Kind, StepInfo};
 use crate::plan::Step;
 use crate::plan::git::GitInfo;
 use crate::report::{Event, Reporter};
 
 /// How many log lines a failure message carries.
-pub const TAIL_LINES: usize = 12;
+pub(crate) const TAIL_LINES: usize = 12;
 
 /// A service's log: the file (written line by line, so `tail -f` follows it),
 /// the last lines for a failure message, and the reporter.
-pub struct ServiceLog<'a> {
+pub(crate) struct ServiceLog<'a> {
     service: &'a str,
     path: PathBuf,
     file: Option<LineWriter<std::fs::File>>,
@@ -31,7 +36,11 @@ impl<'a> ServiceLog<'a> {
     /// Opens (truncates) `<logs_dir>/<service>.log`. A log that cannot be
     /// written is not a reason to fail the build: the view says so once,
     /// and the tail is still kept for the failure message.
-    pub fn open(logs_dir: &Path, service: &'a str, reporter: &'a dyn Reporter) -> ServiceLog<'a> {
+    pub(crate) fn open(
+        logs_dir: &Path,
+        service: &'a str,
+        reporter: &'a dyn Reporter,
+    ) -> ServiceLog<'a> {
         let path = logs_dir.join(format!("{service}.log"));
         let mut log = ServiceLog {
             service,
@@ -58,7 +67,7 @@ impl<'a> ServiceLog<'a> {
         });
     }
 
-    pub fn line(&mut self, line: &str) {
+    pub(crate) fn line(&mut self, line: &str) {
         if let Some(f) = &mut self.file
             && let Err(e) = writeln!(f, "{line}")
         {
@@ -75,7 +84,7 @@ impl<'a> ServiceLog<'a> {
     }
 
     /// Push progress, for the progress view only (not the log).
-    pub fn pushed(&self, sent: u64, total: u64) {
+    pub(crate) fn pushed(&self, sent: u64, total: u64) {
         self.reporter.event(Event::Pushed {
             service: self.service.to_string(),
             sent,
@@ -83,7 +92,7 @@ impl<'a> ServiceLog<'a> {
         });
     }
 
-    pub fn tail(&self) -> Vec<String> {
+    pub(crate) fn tail(&self) -> Vec<String> {
         self.tail.iter().cloned().collect()
     }
 }
@@ -99,7 +108,10 @@ impl Drop for ServiceLog<'_> {
 }
 
 /// The OCI labels every image gets, plus the configured ones.
-pub fn labels(git: &GitInfo, configured: &BTreeMap<String, String>) -> HashMap<String, String> {
+pub(crate) fn labels(
+    git: &GitInfo,
+    configured: &BTreeMap<String, String>,
+) -> HashMap<String, String> {
     let mut labels: HashMap<String, String> = configured.clone().into_iter().collect();
     labels.insert(
         "org.opencontainers.image.created".into(),
@@ -126,16 +138,68 @@ fn redact_url(url: &str) -> String {
 }
 
 /// Everything one build needs besides the plan step.
-pub struct BuildInputs<'a> {
-    pub tag: String,
+pub(crate) struct BuildInputs<'a> {
+    pub(crate) tag: String,
     /// `<NAME>_IMAGE` for each requirement.
-    pub required_images: HashMap<String, String>,
-    pub labels: &'a HashMap<String, String>,
-    pub registries: HashMap<String, Credentials>,
+    pub(crate) required_images: HashMap<String, String>,
+    pub(crate) labels: &'a HashMap<String, String>,
+    pub(crate) registries: HashMap<String, Credentials>,
+    pub(crate) builder: Kind,
+    /// Build secret values by id.
+    pub(crate) secrets: HashMap<String, Secret>,
+}
+
+/// Why `step`'s Dockerfile cannot be built by `builder` (with `frontend`
+/// built into the engine), naming the line, the feature and what it needs;
+/// `None` when it can. Checked before the build so the message is ours,
+/// not the parser's bare "unknown instruction".
+pub(crate) fn unsupported(step: &Step, builder: Kind, frontend: &Frontend) -> Option<String> {
+    let dockerfile = step.dockerfile.as_ref()?;
+    let path = &step.service.dockerfile;
+    match builder {
+        Kind::Classic => {
+            let uses = dockerfile.features();
+            let first = uses.first()?;
+            Some(format!(
+                "{path}:{}: {} needs BuildKit, and this service builds with the classic builder{}; set `builder: buildkit` (or `auto`, with an engine that offers BuildKit)",
+                first.line,
+                first.feature,
+                match uses.len() {
+                    1 => String::new(),
+                    n => format!(" ({} more such lines)", n - 1),
+                }
+            ))
+        }
+        Kind::BuildKit => {
+            let uses = dockerfile.unsupported_features(frontend.clone());
+            let first = uses.first()?;
+            let since = first
+                .feature
+                .since()
+                .map_or("a labs frontend".to_string(), |v| {
+                    format!("Dockerfile frontend {v}")
+                });
+            let builtin = match frontend {
+                Frontend::Release { version, .. } => {
+                    format!("this engine's built-in frontend is {version}")
+                }
+                _ => "this engine's built-in frontend lacks it".to_string(),
+            };
+            Some(format!(
+                "{path}:{}: {} needs {since} or later, and {builtin}; add `# syntax=docker/dockerfile:{}` as the Dockerfile's first line (with an engine that can pull that image) or use a newer engine",
+                first.line,
+                first.feature,
+                first
+                    .feature
+                    .since()
+                    .map_or("1-labs".to_string(), |v| v.to_string()),
+            ))
+        }
+    }
 }
 
 /// Builds one service; returns the image ID.
-pub async fn build(
+pub(crate) async fn build(
     engine: &dyn Engine,
     step: &Step,
     inputs: BuildInputs<'_>,
@@ -152,20 +216,22 @@ pub async fn build(
         build_args,
         labels: inputs.labels.clone(),
         registries: inputs.registries,
+        builder: inputs.builder,
+        network: service.network.mode(),
+        secrets: inputs.secrets,
     };
     let reporter = log.reporter;
     let name = log.service;
-    let mut last_step: Option<String> = None;
+    let mut last_step: Option<StepInfo> = None;
     let mut on_line = |l: BuildLine| {
         if l.step != last_step
             && let Some(s) = &l.step
         {
-            let (index, count, instruction) = parse_step(s);
             reporter.event(Event::Step {
                 service: name.to_string(),
-                index,
-                count,
-                instruction: instruction.to_string(),
+                index: s.index,
+                count: s.count,
+                instruction: s.instruction.clone(),
             });
             last_step = l.step.clone();
         }
@@ -176,33 +242,9 @@ pub async fn build(
         .await
 }
 
-/// `Step 2/5 : RUN make` as (2, 5, "RUN make"); (0, 0, line) when the
-/// classic builder's format is not recognised.
-pub fn parse_step(line: &str) -> (usize, usize, &str) {
-    let parsed = line.strip_prefix("Step ").and_then(|rest| {
-        let (numbers, instruction) = rest.split_once(" : ")?;
-        let (i, n) = numbers.split_once('/')?;
-        Some((
-            i.trim().parse().ok()?,
-            n.trim().parse().ok()?,
-            instruction.trim(),
-        ))
-    });
-    parsed.unwrap_or((0, 0, line))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn steps_are_parsed() {
-        assert_eq!(
-            parse_step("Step 2/5 : RUN make all"),
-            (2, 5, "RUN make all")
-        );
-        assert_eq!(parse_step("something else"), (0, 0, "something else"));
-    }
 
     #[test]
     fn origin_credentials_never_reach_a_label() {

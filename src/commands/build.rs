@@ -4,8 +4,8 @@
 use std::time::Instant;
 
 use super::{
-    announce, connect_engine, execute_plan, finish, make_plan, reporter, results_path, state_dir,
-    stdout,
+    announce, builders, connect_engine, execute_plan, finish, make_plan, reporter, results_path,
+    secrets, state_dir, stdout,
 };
 use crate::cli::{Globals, Output};
 use crate::config::Config;
@@ -24,9 +24,12 @@ pub(super) async fn command(
     let started = Instant::now();
     let state = state_dir(config)?;
     let plan = make_plan(config, services, names, &results_path(config, None))?;
+    // Every secret is read before anything else happens.
+    let secrets = secrets(config, &plan)?;
     let engine = connect_engine().await?;
     let reporter = reporter(globals, &plan);
     announce(reporter.as_ref(), &plan);
+    let builders = builders(&engine, &plan, reporter.as_ref())?;
     // The named services are rebuilt; their requirements come from the
     // engine when it has them.
     let force = Force {
@@ -46,6 +49,8 @@ pub(super) async fn command(
             jobs: jobs.unwrap_or(config.build.jobs),
             push_jobs: 1,
             keep_going: false,
+            builders,
+            secrets,
             logs_dir: state.join("logs"),
             labels: config.build.labels.clone(),
         },

@@ -8,10 +8,10 @@ use std::path::Path;
 use oci_registry::Registry;
 
 use super::stdout;
-use crate::build::engine::DockerEngine;
+use crate::build::engine::{DockerEngine, EngineInfo, Kind};
 use crate::cli::{Globals, Output};
-use crate::config::Config;
-use crate::discover;
+use crate::config::{Builder, Config};
+use crate::discover::{self, Service};
 use crate::error::Error;
 use crate::patch::{self, Pinned};
 use crate::push::connect::{self, Connection};
@@ -36,14 +36,14 @@ pub(super) async fn command(globals: &Globals) -> Result<(), Error> {
 
 /// One check's outcome.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Check {
+pub(crate) enum Check {
     Pass(String),
     Fail { problem: String, fix: String },
     Skipped(String),
 }
 
 /// Runs every check; `(name, outcome)` in order.
-pub async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
+pub(crate) async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
     let mut checks = Vec::new();
     let fail = |problem: String, fix: &str| Check::Fail {
         problem,
@@ -75,25 +75,36 @@ pub async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
         git(loaded.as_ref().map(|(c, _)| c.root.as_path()).ok()),
     ));
 
+    let engine = DockerEngine::connect().await;
     checks.push((
         "docker engine",
-        match DockerEngine::connect().await {
-            Ok(engine) => match engine.version().await {
-                Ok((version, api)) => Check::Pass(format!(
-                    "Docker {version}, API {api}{}",
-                    std::env::var("DOCKER_HOST")
-                        .map(|h| format!(" at {h}"))
-                        .unwrap_or_default()
-                )),
-                Err(e) => fail(
-                    e.to_string(),
-                    "start the engine, or point DOCKER_HOST at it",
-                ),
-            },
+        match &engine {
+            Ok(engine) => {
+                let info = engine.info();
+                Check::Pass(format!(
+                    "Docker {} on {}, API {}, at {}",
+                    info.version, info.os, info.api, info.endpoint
+                ))
+            }
             Err(e) => fail(
                 e.to_string(),
                 "start the engine, or point DOCKER_HOST at it",
             ),
+        },
+    ));
+    checks.push((
+        "builder",
+        match (&engine, &loaded) {
+            (Ok(engine), Ok((_, services))) => builder(engine.info(), services),
+            (Err(_), _) => Check::Skipped("needs the engine".into()),
+            (_, Err(_)) => Check::Skipped("needs a valid pipeline.yaml".into()),
+        },
+    ));
+    checks.push((
+        "secrets",
+        match &loaded {
+            Ok((config, services)) => secrets(config, services),
+            Err(_) => Check::Skipped("needs a valid pipeline.yaml".into()),
         },
     ));
 
@@ -188,6 +199,85 @@ pub async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
     checks
 }
 
+/// Which builder each service gets on this engine, and why; a service
+/// that asks for BuildKit where there is none fails.
+fn builder(info: &EngineInfo, services: &[Service]) -> Check {
+    let buildkit = info.no_buildkit.is_none();
+    if let (Some(why), Some(s)) = (
+        &info.no_buildkit,
+        services.iter().find(|s| s.builder == Builder::BuildKit),
+    ) {
+        return Check::Fail {
+            problem: format!("service `{}` sets builder: buildkit, but {why}", s.name),
+            fix: "use builder: auto or classic, or an engine that offers BuildKit".into(),
+        };
+    }
+    let classic: Vec<&str> = services
+        .iter()
+        .filter(|s| s.builder == Builder::Classic || (s.builder == Builder::Auto && !buildkit))
+        .map(|s| s.name.as_str())
+        .collect();
+    let kind = match buildkit {
+        true => Kind::BuildKit,
+        false => Kind::Classic,
+    };
+    let mut text = info.builder_note(kind);
+    if buildkit && !classic.is_empty() {
+        text.push_str(&format!(
+            "; the classic builder for {} (builder: classic)",
+            classic.join(", ")
+        ));
+    }
+    Check::Pass(text)
+}
+
+/// The build secrets each service's Dockerfile mounts, and which of them
+/// `secrets:` does not configure or cannot read.
+fn secrets(config: &Config, services: &[Service]) -> Check {
+    let mut needed = Vec::new();
+    let mut problems = Vec::new();
+    for service in services {
+        let text =
+            std::fs::read_to_string(config.root.join(&service.dockerfile)).unwrap_or_default();
+        let Ok(dockerfile) = dockerfile::Dockerfile::parse(&text) else {
+            continue;
+        };
+        let mut ids: Vec<String> = dockerfile
+            .secret_mounts()
+            .into_iter()
+            .map(|m| {
+                if !service.secrets.contains_key(&m.id) {
+                    problems.push(format!(
+                        "{}:{} mounts secret `{}`{}, which services.{}.secrets does not configure",
+                        service.dockerfile,
+                        m.line,
+                        m.id,
+                        if m.required { " (required)" } else { "" },
+                        service.name
+                    ));
+                }
+                m.id
+            })
+            .collect();
+        ids.sort();
+        ids.dedup();
+        if let Err(e) = crate::build::secrets::load(service) {
+            problems.push(e.to_string());
+        }
+        if !ids.is_empty() {
+            needed.push(format!("{}: {}", service.name, ids.join(", ")));
+        }
+    }
+    match (problems.is_empty(), needed.is_empty()) {
+        (false, _) => Check::Fail {
+            problem: problems.join("; "),
+            fix: "add each id under the service's `secrets:` as {env: VARIABLE} or {file: PATH}, and make the variable or file exist".into(),
+        },
+        (true, true) => Check::Pass("no Dockerfile mounts a build secret".into()),
+        (true, false) => Check::Pass(format!("configured and readable: {}", needed.join("; "))),
+    }
+}
+
 fn git(root: Option<&Path>) -> Check {
     let version = std::process::Command::new("git").arg("--version").output();
     let Some(version) = version.ok().filter(|o| o.status.success()) else {
@@ -238,7 +328,7 @@ fn aws_source(configured_region: Option<&str>) -> String {
 }
 
 /// The report as one JSON document: `[{name, status, detail, fix}]`.
-pub fn to_json(checks: &[(&str, Check)]) -> String {
+pub(crate) fn to_json(checks: &[(&str, Check)]) -> String {
     let items: Vec<serde_json::Value> = checks
         .iter()
         .map(|(name, check)| match check {
@@ -257,7 +347,7 @@ pub fn to_json(checks: &[(&str, Check)]) -> String {
 }
 
 /// The report, one line per check, a fix under each failure.
-pub fn render(checks: &[(&str, Check)]) -> String {
+pub(crate) fn render(checks: &[(&str, Check)]) -> String {
     let mut out = String::new();
     for (name, check) in checks {
         match check {

@@ -15,19 +15,19 @@ use crate::error::Error;
 
 /// What `init` found.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Found {
+pub(crate) struct Found {
     /// Service name → (requires, builds from the repo root).
-    pub services: BTreeMap<String, (Vec<String>, bool)>,
+    pub(crate) services: BTreeMap<String, (Vec<String>, bool)>,
     /// Overlay folders, relative to the root.
-    pub overlays: Vec<String>,
+    pub(crate) overlays: Vec<String>,
     /// Values files and the services they hold an `image` for.
-    pub values: Vec<(String, Vec<String>)>,
+    pub(crate) values: Vec<(String, Vec<String>)>,
 }
 
 /// Folders never worth walking into.
 const SKIP: &[&str] = &[".git", ".pipeline", "target", "node_modules", "vendor"];
 
-pub fn scan(root: &Path) -> Found {
+pub(crate) fn scan(root: &Path) -> Found {
     let mut found = Found::default();
     let mut dockerfiles = BTreeMap::new();
     if let Ok(entries) = std::fs::read_dir(root.join("services")) {
@@ -117,7 +117,7 @@ fn commented(text: &str, comment: &str) -> String {
 }
 
 /// The commented `pipeline.yaml`.
-pub fn render(found: &Found, prefix: &str, region: &str) -> String {
+pub(crate) fn render(found: &Found, prefix: &str, region: &str) -> String {
     let mut out = String::new();
     out.push_str("# pipeline.yaml, written by `pipeline init` from what this repo holds.\n");
     out.push_str("# Check it, then `pipeline plan --offline` shows what a run would build.\n");

@@ -4,23 +4,26 @@
 //! the results, render. What several commands share is here.
 
 mod build;
-pub mod doctor;
-pub mod init;
+pub(crate) mod doctor;
+pub(crate) mod init;
 mod patch;
 mod plan;
 mod release;
 mod run;
 mod services;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use crate::build::engine::DockerEngine;
+use oci_registry::Secret;
+
+use crate::build::engine::{DockerEngine, Kind};
 use crate::cli::{Cmd, Globals, Invocation, Output, Progress};
-use crate::config::Config;
+use crate::config::{Builder, Config};
 use crate::discover::{self, Service};
 use crate::error::Error;
-use crate::execute::Executor;
+use crate::execute::{Builders, Executor};
 use crate::patch::{FileChange, Pinned};
 use crate::plan::git::GitInfo;
 use crate::plan::index::FileIndex;
@@ -31,7 +34,7 @@ use crate::report::progress;
 use crate::report::render;
 use crate::report::{Event, GitSummary, ManifestResult, Reporter, Results, SCHEMA, Silent};
 
-pub async fn execute(invocation: Invocation) -> Result<(), Error> {
+pub(crate) async fn execute(invocation: Invocation) -> Result<(), Error> {
     let globals = &invocation.globals;
     match &invocation.command {
         Cmd::Init => return init::command(globals),
@@ -125,6 +128,84 @@ async fn connect_engine() -> Result<DockerEngine, Error> {
     DockerEngine::connect()
         .await
         .map_err(|e| Error::Environment(e.to_string()))
+}
+
+/// The builders the planned services get on `engine`, said once: a service
+/// that asks for BuildKit on an engine without it is an environment error
+/// before anything is built.
+fn builders(
+    engine: &DockerEngine,
+    plan: &Plan,
+    reporter: &dyn Reporter,
+) -> Result<Builders, Error> {
+    let info = engine.info();
+    let builders = Builders {
+        buildkit: info.no_buildkit.is_none(),
+        frontend: info.frontend(),
+    };
+    if let (Some(why), Some(step)) = (
+        &info.no_buildkit,
+        plan.steps
+            .iter()
+            .find(|s| s.service.builder == Builder::BuildKit),
+    ) {
+        return Err(Error::Environment(format!(
+            "service `{}` sets builder: buildkit, but {} does not offer it ({why}); use builder: auto or classic, or another engine",
+            step.service.name, info.endpoint
+        )));
+    }
+    let mut kinds: Vec<(Kind, Vec<&str>)> = Vec::new();
+    for step in &plan.steps {
+        let kind = builders.kind(step.service.builder);
+        match kinds.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, names)) => names.push(&step.service.name),
+            None => kinds.push((kind, vec![&step.service.name])),
+        }
+    }
+    let text = match kinds.as_slice() {
+        [(kind, _)] => info.builder_note(*kind),
+        _ => kinds
+            .iter()
+            .map(|(kind, names)| format!("{} for {}", info.builder_note(*kind), names.join(", ")))
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    reporter.event(Event::Note { text });
+    Ok(builders)
+}
+
+/// The values of every planned service's build secrets, read before
+/// anything is built; a secret a Dockerfile requires but the service does
+/// not configure is an error too.
+fn secrets(
+    config: &Config,
+    plan: &Plan,
+) -> Result<HashMap<String, HashMap<String, Secret>>, Error> {
+    let mut all = HashMap::new();
+    for step in &plan.steps {
+        if let Some(dockerfile) = &step.dockerfile {
+            for mount in dockerfile.secret_mounts() {
+                if mount.required && !step.service.secrets.contains_key(&mount.id) {
+                    return Err(Error::Usage(format!(
+                        "{}:{}: `RUN --mount=type=secret,id={}` is required, but service `{}` configures no secret `{}`; add `secrets: {{{}: {{env: VARIABLE}}}}` to services.{} in {}",
+                        step.service.dockerfile,
+                        mount.line,
+                        mount.id,
+                        step.service.name,
+                        mount.id,
+                        mount.id,
+                        step.service.name,
+                        config.file.display(),
+                    )));
+                }
+            }
+        }
+        all.insert(
+            step.service.name.clone(),
+            crate::build::secrets::load(&step.service)?,
+        );
+    }
+    Ok(all)
 }
 
 fn results_path(config: &Config, given: Option<&Path>) -> PathBuf {

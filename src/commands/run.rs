@@ -7,8 +7,8 @@ use std::time::Instant;
 use oci_registry::Registry;
 
 use super::{
-    announce, connect_engine, execute_plan, finish, make_plan, manifest_results, pins, reporter,
-    results_path, state_dir,
+    announce, builders, connect_engine, execute_plan, finish, make_plan, manifest_results, pins,
+    reporter, results_path, secrets, state_dir,
 };
 use crate::cli::{Globals, RunOptions};
 use crate::config::Config;
@@ -32,6 +32,8 @@ pub(super) async fn command(
     let results_file = results_path(config, options.results.as_deref());
     let state = state_dir(config)?;
     let plan = make_plan(config, services, &options.services, &results_file)?;
+    // Every secret is read before anything else happens.
+    let secrets = secrets(config, &plan)?;
     let engine = connect_engine().await?;
     let connection = match options.push {
         true => {
@@ -69,6 +71,7 @@ pub(super) async fn command(
     }
     let reporter = reporter(globals, &plan);
     announce(reporter.as_ref(), &plan);
+    let builders = builders(&engine, &plan, reporter.as_ref())?;
     let force = Force {
         all: options.force,
         services: &[],
@@ -114,6 +117,8 @@ pub(super) async fn command(
             jobs: options.jobs.unwrap_or(config.build.jobs),
             push_jobs: options.push_jobs.unwrap_or(config.build.push_jobs),
             keep_going: options.keep_going,
+            builders,
+            secrets,
             logs_dir: state.join("logs"),
             labels: config.build.labels.clone(),
         },

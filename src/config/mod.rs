@@ -11,21 +11,21 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_saphyr::Spanned;
 
 /// A position in the config file, 1-based.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Loc {
-    pub line: u64,
-    pub column: u64,
+pub(crate) struct Loc {
+    pub(crate) line: u64,
+    pub(crate) column: u64,
 }
 
 /// A value from the config file together with where it was written.
 #[derive(Debug, Clone, PartialEq)]
-pub struct At<T> {
-    pub value: T,
-    pub loc: Loc,
+pub(crate) struct At<T> {
+    pub(crate) value: T,
+    pub(crate) loc: Loc,
 }
 
 impl<'de, T: Deserialize<'de>> Deserialize<'de> for At<T> {
@@ -44,10 +44,10 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for At<T> {
 
 /// A config error: the file, where in it, and what to do.
 #[derive(Debug, thiserror::Error)]
-pub struct ConfigError {
-    pub file: PathBuf,
-    pub loc: Option<Loc>,
-    pub message: String,
+pub(crate) struct ConfigError {
+    pub(crate) file: PathBuf,
+    pub(crate) loc: Option<Loc>,
+    pub(crate) message: String,
 }
 
 impl fmt::Display for ConfigError {
@@ -68,16 +68,16 @@ impl fmt::Display for ConfigError {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct EcrSettings {
-    pub region: Option<String>,
-    pub account: Option<At<String>>,
+pub(crate) struct EcrSettings {
+    pub(crate) region: Option<String>,
+    pub(crate) account: Option<At<String>>,
     #[serde(default)]
-    pub create_repositories: CreateRepositories,
+    pub(crate) create_repositories: CreateRepositories,
 }
 
 impl EcrSettings {
     /// How to create a missing repository; `None` when missing ones are errors.
-    pub fn create(&self) -> Option<NewRepository> {
+    pub(crate) fn create(&self) -> Option<NewRepository> {
         match &self.create_repositories {
             CreateRepositories::Enabled(false) => None,
             CreateRepositories::Enabled(true) => Some(NewRepository::default()),
@@ -88,7 +88,7 @@ impl EcrSettings {
 
 /// `create_repositories: true | false | {tag_mutability, scan_on_push}`.
 #[derive(Debug, Clone)]
-pub enum CreateRepositories {
+pub(crate) enum CreateRepositories {
     Enabled(bool),
     With(NewRepository),
 }
@@ -130,15 +130,15 @@ impl Default for CreateRepositories {
 /// Settings of the ECR repositories the tool creates.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct NewRepository {
+pub(crate) struct NewRepository {
     #[serde(default)]
-    pub tag_mutability: TagMutability,
+    pub(crate) tag_mutability: TagMutability,
     #[serde(default)]
-    pub scan_on_push: bool,
+    pub(crate) scan_on_push: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-pub enum TagMutability {
+pub(crate) enum TagMutability {
     #[default]
     #[serde(rename = "MUTABLE")]
     Mutable,
@@ -148,50 +148,122 @@ pub enum TagMutability {
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct RegistrySettings {
-    pub ecr: Option<EcrSettings>,
-    pub host: Option<At<String>>,
+pub(crate) struct RegistrySettings {
+    pub(crate) ecr: Option<EcrSettings>,
+    pub(crate) host: Option<At<String>>,
     #[serde(default)]
-    pub repository_prefix: Option<At<String>>,
+    pub(crate) repository_prefix: Option<At<String>>,
 }
 
-/// The per-service keys; also the shape of `defaults`.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ServiceSettings {
-    pub dockerfile: Option<At<String>>,
-    pub context: Option<At<String>>,
-    pub target: Option<String>,
-    pub build_args: Option<BTreeMap<String, String>>,
-    pub requires: Option<Vec<At<String>>>,
-    pub platform: Option<At<String>>,
-    pub repository: Option<At<String>>,
+/// Declares the per-service keys once: the struct (also the shape of
+/// `defaults`), and how a service's settings fall back to the defaults key
+/// by key. A new key is one line here.
+macro_rules! service_settings {
+    ($($(#[$doc:meta])* $key:ident: $type:ty,)*) => {
+        /// The per-service keys; also the shape of `defaults`.
+        #[derive(Debug, Clone, Default, Deserialize)]
+        #[serde(deny_unknown_fields)]
+        pub(crate) struct ServiceSettings {
+            $($(#[$doc])* pub $key: Option<$type>,)*
+        }
+
+        impl ServiceSettings {
+            /// `self` with every key it leaves unset taken from `defaults`.
+            pub(crate) fn or(&self, defaults: &ServiceSettings) -> ServiceSettings {
+                ServiceSettings {
+                    $($key: self.$key.clone().or_else(|| defaults.$key.clone()),)*
+                }
+            }
+        }
+    };
 }
 
-impl ServiceSettings {
-    /// `self` with every key it leaves unset taken from `defaults`.
-    pub fn or(&self, defaults: &ServiceSettings) -> ServiceSettings {
-        ServiceSettings {
-            dockerfile: self.dockerfile.clone().or(defaults.dockerfile.clone()),
-            context: self.context.clone().or(defaults.context.clone()),
-            target: self.target.clone().or(defaults.target.clone()),
-            build_args: self.build_args.clone().or(defaults.build_args.clone()),
-            requires: self.requires.clone().or(defaults.requires.clone()),
-            platform: self.platform.clone().or(defaults.platform.clone()),
-            repository: self.repository.clone().or(defaults.repository.clone()),
+service_settings! {
+    dockerfile: At<String>,
+    context: At<String>,
+    target: String,
+    build_args: BTreeMap<String, String>,
+    requires: Vec<At<String>>,
+    platform: At<String>,
+    repository: At<String>,
+    /// `auto`, `buildkit` or `classic`; default `build.builder`.
+    builder: Builder,
+    /// The network of `RUN` steps; default `build.network`.
+    network: Network,
+    /// Build secrets by id, served to `RUN --mount=type=secret,id=…`.
+    secrets: BTreeMap<String, At<SecretSource>>,
+}
+
+/// Which builder of the engine builds an image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Builder {
+    /// BuildKit when the engine offers it (a Linux engine, API 1.39 or
+    /// later), else the classic builder.
+    #[default]
+    Auto,
+    #[serde(rename = "buildkit")]
+    BuildKit,
+    Classic,
+}
+
+impl Builder {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Builder::Auto => "auto",
+            Builder::BuildKit => "buildkit",
+            Builder::Classic => "classic",
         }
     }
 }
 
+/// The network `RUN` steps get.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum Network {
+    /// The engine's default (its bridge network).
+    #[default]
+    Default,
+    Host,
+    None,
+}
+
+impl Network {
+    /// The engine's `networkmode` for this setting; `None` for its default.
+    pub(crate) fn mode(self) -> Option<&'static str> {
+        match self {
+            Network::Default => None,
+            Network::Host => Some("host"),
+            Network::None => Some("none"),
+        }
+    }
+}
+
+/// Where a build secret's value comes from: exactly one of an environment
+/// variable or a file (`~/` is the home folder). The value is read when a
+/// run starts and never stored.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SecretSource {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) env: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) file: Option<String>,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct BuildSettings {
+pub(crate) struct BuildSettings {
     #[serde(default = "default_jobs")]
-    pub jobs: usize,
+    pub(crate) jobs: usize,
     #[serde(default = "default_push_jobs")]
-    pub push_jobs: usize,
+    pub(crate) push_jobs: usize,
     #[serde(default)]
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
+    #[serde(default)]
+    pub(crate) builder: Builder,
+    #[serde(default)]
+    pub(crate) network: Network,
 }
 
 fn default_jobs() -> usize {
@@ -208,12 +280,14 @@ impl Default for BuildSettings {
             jobs: default_jobs(),
             push_jobs: default_push_jobs(),
             labels: BTreeMap::new(),
+            builder: Builder::default(),
+            network: Network::default(),
         }
     }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-pub enum Pin {
+pub(crate) enum Pin {
     #[default]
     #[serde(rename = "digest")]
     Digest,
@@ -223,32 +297,32 @@ pub enum Pin {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct HelmTarget {
-    pub values: At<String>,
+pub(crate) struct HelmTarget {
+    pub(crate) values: At<String>,
     /// Dotted path to a service's image, usually with `{service}`.
-    pub image_path: At<String>,
+    pub(crate) image_path: At<String>,
     /// The services this values file deploys (default: every service); each
     /// must have `image_path` in the file.
     #[serde(default)]
-    pub services: Option<Vec<At<String>>>,
+    pub(crate) services: Option<Vec<At<String>>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
-pub struct ManifestSettings {
+pub(crate) struct ManifestSettings {
     #[serde(default)]
-    pub kustomize: Vec<At<String>>,
+    pub(crate) kustomize: Vec<At<String>>,
     #[serde(default)]
-    pub helm: Vec<HelmTarget>,
+    pub(crate) helm: Vec<HelmTarget>,
     #[serde(default)]
-    pub raw: Vec<At<String>>,
+    pub(crate) raw: Vec<At<String>>,
     #[serde(default)]
-    pub pin: Pin,
+    pub(crate) pin: Pin,
 }
 
 impl ManifestSettings {
     /// Whether any manifest is configured for patching.
-    pub fn configured(&self) -> bool {
+    pub(crate) fn configured(&self) -> bool {
         !(self.kustomize.is_empty() && self.helm.is_empty() && self.raw.is_empty())
     }
 }
@@ -275,23 +349,23 @@ struct RawConfig {
 /// The whole of `pipeline.yaml`, checked for shape but not yet against the
 /// file system (that is discovery's job).
 #[derive(Debug, Clone)]
-pub struct Config {
+pub(crate) struct Config {
     /// The folder that holds pipeline.yaml; every path is relative to it.
-    pub root: PathBuf,
+    pub(crate) root: PathBuf,
     /// The config file as the user named it, for messages.
-    pub file: PathBuf,
-    pub registry: RegistrySettings,
-    pub services_dir: At<String>,
-    pub defaults: ServiceSettings,
-    pub services: BTreeMap<String, At<ServiceSettings>>,
-    pub tags: Vec<At<String>>,
-    pub build: BuildSettings,
-    pub manifests: ManifestSettings,
+    pub(crate) file: PathBuf,
+    pub(crate) registry: RegistrySettings,
+    pub(crate) services_dir: At<String>,
+    pub(crate) defaults: ServiceSettings,
+    pub(crate) services: BTreeMap<String, At<ServiceSettings>>,
+    pub(crate) tags: Vec<At<String>>,
+    pub(crate) build: BuildSettings,
+    pub(crate) manifests: ManifestSettings,
 }
 
 impl Config {
     /// Reads and checks `file`.
-    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+    pub(crate) fn load(file: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
             file: file.to_path_buf(),
             loc: None,
@@ -301,7 +375,7 @@ impl Config {
     }
 
     /// Parses `text` as the contents of `file`.
-    pub fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
+    pub(crate) fn parse(file: &Path, text: &str) -> Result<Config, ConfigError> {
         let raw: RawConfig = serde_saphyr::from_str(text).map_err(|e| {
             let loc = e.location().map(|l| Loc {
                 line: l.line(),
@@ -352,7 +426,7 @@ impl Config {
     }
 
     /// An error at `loc` in this config file.
-    pub fn error(&self, loc: Loc, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn error(&self, loc: Loc, message: impl Into<String>) -> ConfigError {
         ConfigError {
             file: self.file.clone(),
             loc: (loc != Loc::default()).then_some(loc),
@@ -402,7 +476,7 @@ impl Config {
     }
 
     /// The repository prefix (`shop/`), empty when unset.
-    pub fn repository_prefix(&self) -> &str {
+    pub(crate) fn repository_prefix(&self) -> &str {
         self.registry
             .repository_prefix
             .as_ref()

@@ -12,36 +12,35 @@ use std::path::{Component, Path};
 
 use serde::Serialize;
 
-use crate::config::{At, Config, ConfigError, Loc, ServiceSettings};
+use crate::config::{
+    At, Builder, Config, ConfigError, Loc, Network, SecretSource, ServiceSettings,
+};
 
 /// One service, ready to plan.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Service {
-    pub name: String,
+pub(crate) struct Service {
+    pub(crate) name: String,
     /// Relative to the repo root, `/`-separated.
-    pub dockerfile: String,
+    pub(crate) dockerfile: String,
     /// Relative to the repo root, `/`-separated; `.` is the root.
-    pub context: String,
+    pub(crate) context: String,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub target: Option<String>,
+    pub(crate) target: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub build_args: BTreeMap<String, String>,
-    pub requires: Vec<String>,
+    pub(crate) build_args: BTreeMap<String, String>,
+    pub(crate) requires: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub platform: Option<String>,
+    pub(crate) platform: Option<String>,
     /// The repository path inside the registry, e.g. `shop/orders`.
-    pub repository: String,
+    pub(crate) repository: String,
+    pub(crate) builder: Builder,
+    pub(crate) network: Network,
+    /// Build secrets by id (where their values come from, never the values).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub(crate) secrets: BTreeMap<String, SecretSource>,
 }
 
-impl Service {
-    /// The build argument that carries this service's image to a dependent:
-    /// the name upper-cased, non-alphanumerics as `_`, then `_IMAGE`.
-    pub fn image_arg(&self) -> String {
-        image_arg(&self.name)
-    }
-}
-
-pub fn image_arg(name: &str) -> String {
+pub(crate) fn image_arg(name: &str) -> String {
     let mut s: String = name
         .chars()
         .map(|c| {
@@ -57,7 +56,7 @@ pub fn image_arg(name: &str) -> String {
 }
 
 /// All services, sorted by name.
-pub fn discover(config: &Config) -> Result<Vec<Service>, ConfigError> {
+pub(crate) fn discover(config: &Config) -> Result<Vec<Service>, ConfigError> {
     let services_dir = relative_path(config, &config.services_dir)?;
     let mut names: BTreeSet<String> = BTreeSet::new();
     let dir = config.root.join(&services_dir);
@@ -220,6 +219,29 @@ fn resolve(
             ));
         }
     }
+    let mut secrets = BTreeMap::new();
+    for (id, source) in s.secrets.unwrap_or_default() {
+        let valid_id = !id.is_empty()
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !valid_id {
+            return Err(config.error(
+                source.loc,
+                format!("service `{name}`: secret id `{id}` may only hold letters, digits, `_`, `-` and `.`"),
+            ));
+        }
+        match (&source.value.env, &source.value.file) {
+            (Some(_), None) | (None, Some(_)) => {}
+            _ => {
+                return Err(config.error(
+                    source.loc,
+                    format!("service `{name}`: secret `{id}` needs exactly one of `env: VARIABLE` or `file: PATH`"),
+                ));
+            }
+        }
+        secrets.insert(id, source.value);
+    }
     Ok(Service {
         name: name.to_string(),
         dockerfile,
@@ -229,6 +251,9 @@ fn resolve(
         requires,
         platform: s.platform.map(|p| p.value).filter(|p| !p.is_empty()),
         repository,
+        builder: s.builder.unwrap_or(config.build.builder),
+        network: s.network.unwrap_or(config.build.network),
+        secrets,
     })
 }
 
@@ -317,7 +342,7 @@ fn check_requires(config: &Config, services: &[Service]) -> Result<(), ConfigErr
 }
 
 /// A cycle in `requires`, as the list of names from a service back to itself.
-pub fn find_cycle(services: &[Service]) -> Option<Vec<String>> {
+pub(crate) fn find_cycle(services: &[Service]) -> Option<Vec<String>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,

@@ -13,7 +13,7 @@ use oci_registry::Credentials;
 use oci_registry::{Manifest, RegistryError};
 
 use super::{Executor, Options, Target};
-use crate::build::engine::{BuildLine, BuildRequest, PushOutput};
+use crate::build::engine::{BuildLine, BuildRequest, PushOutput, StepInfo};
 use crate::build::engine::{Engine, EngineError};
 use crate::discover::Service;
 use crate::plan::context::Listing;
@@ -28,34 +28,34 @@ use std::sync::atomic::Ordering;
 
 /// What both fakes share: the registry's tags, and what happened.
 #[derive(Default)]
-pub struct World {
+pub(crate) struct World {
     /// (repository, tag) -> digest.
-    pub tags: HashMap<(String, String), String>,
+    pub(crate) tags: HashMap<(String, String), String>,
     /// Events in order: `build a`, `push a`, `put a:latest`.
-    pub log: Vec<String>,
+    pub(crate) log: Vec<String>,
     /// Services whose build fails.
-    pub broken: Vec<String>,
+    pub(crate) broken: Vec<String>,
     /// Tags the registry refuses, as `repository:tag`.
-    pub refused: Vec<String>,
+    pub(crate) refused: Vec<String>,
 }
 
 #[derive(Clone, Default)]
-pub struct Fakes {
-    pub world: Arc<Mutex<World>>,
+pub(crate) struct Fakes {
+    pub(crate) world: Arc<Mutex<World>>,
     /// Notified when a build starts; a push may wait for it.
-    pub build_started: Arc<Notify>,
+    pub(crate) build_started: Arc<Notify>,
     /// The first push waits for another build to start.
-    pub push_waits_for_a_build: Arc<std::sync::atomic::AtomicBool>,
+    pub(crate) push_waits_for_a_build: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Fakes {
-    pub fn log(&self) -> Vec<String> {
+    pub(crate) fn log(&self) -> Vec<String> {
         self.world.lock().unwrap().log.clone()
     }
 }
 
 /// A digest made from `text`, so each repository has its own.
-pub fn digest_of(text: &str) -> String {
+pub(crate) fn digest_of(text: &str) -> String {
     use sha2::Digest;
     format!(
         "sha256:{}",
@@ -82,10 +82,17 @@ impl Engine for Fakes {
         let name = repo.rsplit('/').next().unwrap().to_string();
         self.world.lock().unwrap().log.push(format!("build {name}"));
         self.build_started.notify_waiters();
-        let from = Some("Step 1/2 : FROM local/busybox:1".to_string());
-        let run = Some("Step 2/2 : RUN make".to_string());
+        let step = |index, instruction: &str| {
+            Some(StepInfo {
+                index,
+                count: 2,
+                instruction: instruction.into(),
+            })
+        };
+        let from = step(1, "FROM local/busybox:1");
+        let run = step(2, "RUN make");
         on_line(BuildLine {
-            line: from.clone().unwrap(),
+            line: "Step 1/2 : FROM local/busybox:1".into(),
             step: from.clone(),
         });
         on_line(BuildLine {
@@ -93,7 +100,7 @@ impl Engine for Fakes {
             step: from,
         });
         on_line(BuildLine {
-            line: run.clone().unwrap(),
+            line: "Step 2/2 : RUN make".into(),
             step: run.clone(),
         });
         // A broken build fails after a moment; the others take longer, so
@@ -106,8 +113,9 @@ impl Engine for Fakes {
                 step: run.clone(),
             });
             return Err(EngineError::Build {
-                step: run,
+                step: run.map(|s| format!("Step {}/{} : {}", s.index, s.count, s.instruction)),
                 message: "The command '/bin/sh -c make' returned a non-zero code: 2".into(),
+                output: Vec::new(),
             });
         }
         tokio::time::sleep(Duration::from_millis(60)).await;
@@ -199,7 +207,7 @@ impl Registry for Fakes {
     }
 }
 
-pub fn step(name: &str, requires: &[&str]) -> Step {
+pub(crate) fn step(name: &str, requires: &[&str]) -> Step {
     let digest = format!("sha256:{:0>64}", name.len());
     Step {
         service: Service {
@@ -211,6 +219,9 @@ pub fn step(name: &str, requires: &[&str]) -> Step {
             requires: requires.iter().map(|r| r.to_string()).collect(),
             platform: None,
             repository: format!("shop/{name}"),
+            builder: Default::default(),
+            network: Default::default(),
+            secrets: BTreeMap::new(),
         },
         content_tag: format!("in-{name}"),
         tags: vec![format!("in-{name}"), "latest".into()],
@@ -227,15 +238,18 @@ pub fn step(name: &str, requires: &[&str]) -> Step {
             dockerfile_sha256: String::new(),
             target: None,
             platform: None,
+            builder: None,
+            secrets: Vec::new(),
             build_args: BTreeMap::new(),
             requires: BTreeMap::new(),
             files: BTreeMap::new(),
         },
         last: None,
+        dockerfile: None,
     }
 }
 
-pub fn plan(steps: Vec<Step>) -> Plan {
+pub(crate) fn plan(steps: Vec<Step>) -> Plan {
     Plan {
         steps,
         git: GitInfo::default(),
@@ -245,7 +259,7 @@ pub fn plan(steps: Vec<Step>) -> Plan {
 
 /// Looks the plan up in the fake registry, decides and executes it,
 /// reporting to `reporter`.
-pub async fn run_reported(
+pub(crate) async fn run_reported(
     fakes: &Fakes,
     plan: &Plan,
     jobs: usize,
@@ -274,6 +288,11 @@ pub async fn run_reported(
             jobs,
             push_jobs: 2,
             keep_going,
+            builders: super::Builders {
+                buildkit: true,
+                frontend: dockerfile::Frontend::DOCKER_20_10,
+            },
+            secrets: HashMap::new(),
             logs_dir: logs,
             labels: BTreeMap::new(),
         },
@@ -285,7 +304,7 @@ pub async fn run_reported(
 }
 
 /// [`run_reported`] with no view.
-pub async fn run(
+pub(crate) async fn run(
     fakes: &Fakes,
     plan: &Plan,
     jobs: usize,

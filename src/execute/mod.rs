@@ -17,11 +17,11 @@ use futures::StreamExt;
 use tokio::sync::{Semaphore, watch};
 
 use oci_registry::Auth;
-use oci_registry::Registry;
+use oci_registry::{Registry, Secret};
 
-use crate::build::engine::{Engine, EngineError};
+use crate::build::engine::{Engine, EngineError, Kind};
 use crate::build::{self, BuildInputs, ServiceLog};
-use crate::config::NewRepository;
+use crate::config::{Builder, NewRepository};
 use crate::plan::resolve::{Action, Cached, Decided, LookupError};
 use crate::plan::{Plan, Step};
 use crate::push::ecr::{EcrError, Repositories};
@@ -29,12 +29,12 @@ use crate::push::{self, PushError, TagError};
 use crate::report::{Event, Reporter, ServiceResult, Stage, Status};
 
 #[cfg(test)]
-pub mod fake;
+pub(crate) mod fake;
 #[cfg(test)]
 mod tests;
 
 /// Where images go.
-pub enum Target {
+pub(crate) enum Target {
     /// Build, push content tags, then add the other tags in the registry.
     Registry {
         host: String,
@@ -49,33 +49,59 @@ pub enum Target {
 }
 
 /// Which tags a local build gets besides its content tag.
-pub enum LocalTags {
+pub(crate) enum LocalTags {
     /// `<repository>:dev`.
     Dev,
     /// The plan's tags (`run --no-push`).
     Planned,
 }
 
-pub struct Options {
-    pub jobs: usize,
-    pub push_jobs: usize,
-    pub keep_going: bool,
-    pub logs_dir: PathBuf,
+pub(crate) struct Options {
+    pub(crate) jobs: usize,
+    pub(crate) push_jobs: usize,
+    pub(crate) keep_going: bool,
+    /// What the engine's builders can do.
+    pub(crate) builders: Builders,
+    /// Build secret values, by service and id.
+    pub(crate) secrets: HashMap<String, HashMap<String, Secret>>,
+    pub(crate) logs_dir: PathBuf,
     /// Configured image labels, besides the OCI ones.
-    pub labels: BTreeMap<String, String>,
+    pub(crate) labels: BTreeMap<String, String>,
 }
 
-pub struct Executor<'a> {
-    pub plan: &'a Plan,
-    pub engine: &'a dyn Engine,
-    pub target: Target,
-    pub options: Options,
-    pub reporter: &'a dyn Reporter,
+pub(crate) struct Executor<'a> {
+    pub(crate) plan: &'a Plan,
+    pub(crate) engine: &'a dyn Engine,
+    pub(crate) target: Target,
+    pub(crate) options: Options,
+    pub(crate) reporter: &'a dyn Reporter,
+}
+
+/// What the engine offers its builds.
+#[derive(Debug, Clone)]
+pub(crate) struct Builders {
+    /// Whether BuildKit is there.
+    pub(crate) buildkit: bool,
+    /// The Dockerfile frontend built into the engine's BuildKit.
+    pub(crate) frontend: dockerfile::Frontend,
+}
+
+impl Builders {
+    /// The builder a service's setting gets on this engine. `buildkit` on
+    /// an engine without it is refused before the run (see `commands`).
+    pub(crate) fn kind(&self, setting: Builder) -> Kind {
+        match setting {
+            Builder::Classic => Kind::Classic,
+            Builder::BuildKit => Kind::BuildKit,
+            Builder::Auto if self.buildkit => Kind::BuildKit,
+            Builder::Auto => Kind::Classic,
+        }
+    }
 }
 
 /// Why a service failed, and so the stage it failed in.
 #[derive(Debug, thiserror::Error)]
-pub enum Failure {
+pub(crate) enum Failure {
     #[error(transparent)]
     LookUp(#[from] LookupError),
     #[error(transparent)]
@@ -85,6 +111,9 @@ pub enum Failure {
     Refused(String),
     #[error("{}", build_message(.0))]
     Build(EngineError),
+    /// The Dockerfile needs more than the builder offers.
+    #[error("{0}")]
+    Unsupported(String),
     #[error(transparent)]
     Push(#[from] PushError),
     #[error("{0}")]
@@ -94,24 +123,24 @@ pub enum Failure {
 }
 
 impl Failure {
-    pub fn stage(&self) -> Stage {
+    pub(crate) fn stage(&self) -> Stage {
         match self {
             Failure::LookUp(e) => e.stage(),
             Failure::Repository(_) => Stage::Repository,
-            Failure::Build(_) => Stage::Build,
+            Failure::Build(_) | Failure::Unsupported(_) => Stage::Build,
             Failure::Push(_) => Stage::Push,
             Failure::Refused(_) | Failure::LocalTag(_) | Failure::Tag(_) => Stage::Tag,
         }
     }
 
     /// `build failed: at `Step 3/5 : RUN make`: …`, as the results file says it.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         format!("{} failed: {self}", self.stage().name())
     }
 }
 
 /// A failure with the last lines of the service's log.
-pub struct Failed {
+pub(crate) struct Failed {
     failure: Failure,
     tail: Vec<String>,
 }
@@ -128,6 +157,7 @@ fn build_message(e: &EngineError) -> String {
         EngineError::Build {
             step: Some(s),
             message,
+            ..
         } => format!("at `{s}`: {message}"),
         other => other.to_string(),
     }
@@ -146,12 +176,15 @@ struct Shared<'a> {
 }
 
 /// A decided step, or the look-up that failed for it.
-pub type Decision<'p> = Result<Decided<'p>, LookupError>;
+pub(crate) type Decision<'p> = Result<Decided<'p>, LookupError>;
 
 impl Executor<'_> {
     /// Executes `decided` (one per step of the plan, in plan order, from
     /// `plan::resolve::decide`); returns one result per service.
-    pub async fn execute(&self, decided: Vec<Decision<'_>>) -> BTreeMap<String, ServiceResult> {
+    pub(crate) async fn execute(
+        &self,
+        decided: Vec<Decision<'_>>,
+    ) -> BTreeMap<String, ServiceResult> {
         let shared = Shared {
             builds: Semaphore::new(self.options.jobs),
             pushes: Semaphore::new(self.options.push_jobs),
@@ -388,6 +421,10 @@ impl Executor<'_> {
         if shared.stop.load(Ordering::SeqCst) {
             return skipped();
         }
+        let builder = self.options.builders.kind(step.service.builder);
+        if let Some(message) = build::unsupported(step, builder, &self.options.builders.frontend) {
+            return Err(failed(Failure::Unsupported(message), Vec::new()));
+        }
         self.stage(step, Stage::Build);
         let mut log = ServiceLog::open(&self.options.logs_dir, name, self.reporter);
         let local_ref = format!("{repository}:{}", step.content_tag);
@@ -403,10 +440,19 @@ impl Executor<'_> {
             required_images: required,
             labels: &shared.labels,
             registries,
+            builder,
+            secrets: self.options.secrets.get(name).cloned().unwrap_or_default(),
         };
         let image_id = build::build(self.engine, step, inputs, &mut log)
             .await
-            .map_err(|e| failed(Failure::Build(e), log.tail()))?;
+            .map_err(|e| {
+                // BuildKit tells the failing step's own output apart.
+                let tail = match &e {
+                    EngineError::Build { output, .. } if !output.is_empty() => output.clone(),
+                    _ => log.tail(),
+                };
+                failed(Failure::Build(e), tail)
+            })?;
         // The build slot is free before the push waits for its own.
         drop(permit);
         // Dependents may start now: the image is in the local engine under

@@ -21,22 +21,22 @@ use crate::config::{Config, HelmTarget, Pin};
 
 /// One service's image as the manifests should reference it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Pinned {
-    pub service: String,
+pub(crate) struct Pinned {
+    pub(crate) service: String,
     /// The repository without the registry host (`shop/orders`).
-    pub repository: String,
+    pub(crate) repository: String,
     /// The full repository URI (`123….dkr.ecr….amazonaws.com/shop/orders`).
-    pub uri: String,
+    pub(crate) uri: String,
     /// `sha256:…`.
-    pub digest: String,
+    pub(crate) digest: String,
     /// The tag written next to the digest (`pin: tag+digest`, Helm's `tag`).
-    pub tag: String,
+    pub(crate) tag: String,
 }
 
 impl Pinned {
     /// A pin with an all-zero digest: patching with it before a run or a
     /// release shows that every manifest can take the real one.
-    pub fn placeholder(service: &str, repository: &str, uri: String, tag: String) -> Pinned {
+    pub(crate) fn placeholder(service: &str, repository: &str, uri: String, tag: String) -> Pinned {
         Pinned {
             service: service.to_string(),
             repository: repository.to_string(),
@@ -47,7 +47,7 @@ impl Pinned {
     }
 
     /// The whole reference: `uri@digest`, or `uri:tag@digest`.
-    pub fn reference(&self, pin: Pin) -> String {
+    pub(crate) fn reference(&self, pin: Pin) -> String {
         match pin {
             Pin::Digest => format!("{}@{}", self.uri, self.digest),
             Pin::TagAndDigest => format!("{}:{}@{}", self.uri, self.tag, self.digest),
@@ -57,7 +57,7 @@ impl Pinned {
     /// Whether image `reference` (with or without tag and digest) belongs to
     /// this service: its name is the service name, the repository, the full
     /// URI, or ends in `/<last component of the repository>` (SPEC.md).
-    pub fn owns(&self, reference: &str) -> bool {
+    pub(crate) fn owns(&self, reference: &str) -> bool {
         let name = image_name(reference);
         let last = self
             .repository
@@ -75,7 +75,7 @@ impl Pinned {
 
 /// The tag to write next to a digest: the first configured tag that is not
 /// `latest`, else the content tag (`tags` is a service's tags, content tag first).
-pub fn pinned_tag(tags: &[String]) -> Option<String> {
+pub(crate) fn pinned_tag(tags: &[String]) -> Option<String> {
     tags.iter()
         .skip(1)
         .find(|t| *t != "latest")
@@ -94,7 +94,7 @@ fn image_name(reference: &str) -> &str {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum PatchError {
+pub(crate) enum PatchError {
     #[error("{path}: {source}")]
     Io {
         path: String,
@@ -113,21 +113,21 @@ pub enum PatchError {
 
 /// One manifest file: its text now and after the patch.
 #[derive(Debug, Clone)]
-pub struct FileChange {
+pub(crate) struct FileChange {
     /// Relative to the repo root, `/`-separated.
-    pub path: String,
-    pub absolute: PathBuf,
-    pub before: String,
-    pub after: String,
+    pub(crate) path: String,
+    pub(crate) absolute: PathBuf,
+    pub(crate) before: String,
+    pub(crate) after: String,
 }
 
 impl FileChange {
-    pub fn changed(&self) -> bool {
+    pub(crate) fn changed(&self) -> bool {
         self.before != self.after
     }
 
     /// A unified diff of the change (empty when nothing changes).
-    pub fn diff(&self) -> String {
+    pub(crate) fn diff(&self) -> String {
         if !self.changed() {
             return String::new();
         }
@@ -140,7 +140,7 @@ impl FileChange {
 }
 
 /// Computes the patch of every configured manifest for `pins`; writes nothing.
-pub fn compute(config: &Config, pins: &[Pinned]) -> Result<Vec<FileChange>, PatchError> {
+pub(crate) fn compute(config: &Config, pins: &[Pinned]) -> Result<Vec<FileChange>, PatchError> {
     let pin = config.manifests.pin;
     let mut changes = Vec::new();
     for overlay in &config.manifests.kustomize {
@@ -216,7 +216,7 @@ fn change(
 }
 
 /// The names kustomize accepts for a kustomization file, in its order.
-pub const KUSTOMIZATION_FILES: [&str; 3] =
+pub(crate) const KUSTOMIZATION_FILES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /// The kustomization file of an overlay folder, under any of the names
@@ -240,7 +240,7 @@ fn kustomization_file(root: &Path, overlay: &str) -> Result<PathBuf, PatchError>
 /// disk are they renamed over the originals, so a failure while writing
 /// leaves every manifest as it was. A symlinked manifest is replaced at its
 /// target, and the link stays.
-pub fn write(changes: &[FileChange]) -> Result<(), PatchError> {
+pub(crate) fn write(changes: &[FileChange]) -> Result<(), PatchError> {
     let io = |c: &FileChange| {
         let path = c.path.clone();
         move |source| PatchError::Io { path, source }
@@ -307,7 +307,7 @@ fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<(PathBuf, PathBuf)> {
 /// resource that cannot be read or parsed is an error naming it: kustomize
 /// would fail on it too, and without its images an appended entry could
 /// match nothing.
-pub fn overlay_images(
+pub(crate) fn overlay_images(
     root: &Path,
     dir: &Path,
     out: &mut Vec<String>,
@@ -390,7 +390,7 @@ fn is_remote(entry: &str) -> bool {
 /// name of its own that `used` (the overlay's resources, see
 /// [`overlay_images`]) holds, so kustomize matches it, or one with
 /// `name: <service>` when the resources show none.
-pub fn kustomization(
+pub(crate) fn kustomization(
     text: &str,
     pins: &[Pinned],
     pin: Pin,
@@ -527,10 +527,11 @@ fn helm_values(
     edits.apply(text).map_err(|e| yaml_error(rel, e))
 }
 
+#[cfg(test)]
 /// Patches one Helm values file `text` (shown as `rel` in errors) as
 /// [`compute`] does for a `manifests.helm` entry with this `image_path` and
 /// `services`.
-pub fn helm(
+pub(crate) fn helm(
     text: &str,
     image_path: &str,
     services: Option<&[String]>,
@@ -568,7 +569,7 @@ fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
 /// Patches raw manifests: every container image (containers,
 /// initContainers, ephemeralContainers) of every workload in every document
 /// that belongs to a service becomes `repository@digest`.
-pub fn raw(text: &str, pins: &[Pinned], pin: Pin) -> Result<String, YamlError> {
+pub(crate) fn raw(text: &str, pins: &[Pinned], pin: Pin) -> Result<String, YamlError> {
     let docs = yamledit::parse(text)?;
     let mut edits = Edits::new();
     for doc in &docs {

@@ -28,39 +28,39 @@ use crate::plan::index::FileDigest;
 const OUTSIDE_DOCKERFILE: &str = ".pipeline.Dockerfile";
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     Dir,
     File { executable: bool, size: u64 },
     Symlink { target: String },
 }
 
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     /// Path inside the context (and the tar), `/`-separated.
-    pub path: String,
+    pub(crate) path: String,
     /// Where the bytes come from.
-    pub source: PathBuf,
-    pub kind: Kind,
-    pub mode: u32,
-    pub mtime: u64,
+    pub(crate) source: PathBuf,
+    pub(crate) kind: Kind,
+    pub(crate) mode: u32,
+    pub(crate) mtime: u64,
 }
 
 /// What one build can see.
 #[derive(Debug, Clone)]
-pub struct Listing {
-    pub entries: Vec<Entry>,
+pub(crate) struct Listing {
+    pub(crate) entries: Vec<Entry>,
     /// The context's `.dockerignore`, to tell whether a path (even one that
     /// no longer exists) is something the build would see.
-    pub ignore: Arc<DockerIgnore>,
+    pub(crate) ignore: Arc<DockerIgnore>,
     /// What the Dockerfile's `COPY`/`ADD` can reach, when narrower than the
     /// whole context.
-    pub reach: Option<Arc<Sources>>,
+    pub(crate) reach: Option<Arc<Sources>>,
     /// The Dockerfile's path inside the tar (the engine's `dockerfile` parameter).
-    pub dockerfile: String,
+    pub(crate) dockerfile: String,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ContextError {
+pub(crate) enum ContextError {
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: io::Error },
     #[error("{path}: {message}")]
@@ -81,13 +81,25 @@ impl Listing {
     /// Dockerfile's `COPY`/`ADD` sources can reach is listed (and the folders
     /// above it); a symlink on the way to a source makes it list everything,
     /// since the builder would follow it.
-    pub fn read(
+    pub(crate) fn read(
         context: &Path,
         dockerfile: &Path,
         state_dir: &Path,
         reach: Option<Sources>,
     ) -> Result<Listing, ContextError> {
-        let ignore_path = context.join(".dockerignore");
+        // A `<Dockerfile>.dockerignore` next to the Dockerfile replaces the
+        // context's `.dockerignore` for this build, as Docker does
+        // (https://docs.docker.com/build/concepts/context/#filename-and-location).
+        let own_ignore = {
+            let mut name = dockerfile.as_os_str().to_owned();
+            name.push(".dockerignore");
+            PathBuf::from(name)
+        };
+        let own = own_ignore.is_file();
+        let ignore_path = match own {
+            true => own_ignore.clone(),
+            false => context.join(".dockerignore"),
+        };
         let ignore = match std::fs::read_to_string(&ignore_path) {
             Ok(text) => {
                 DockerIgnore::parse(&text).map_err(|message| ContextError::DockerIgnore {
@@ -102,7 +114,15 @@ impl Listing {
             .strip_prefix(context)
             .ok()
             .map(|p| p.to_string_lossy().replace('\\', "/"));
-        let always = |rel: &str| rel == ".dockerignore" || dockerfile_rel.as_deref() == Some(rel);
+        let own_rel = own
+            .then(|| own_ignore.strip_prefix(context).ok())
+            .flatten()
+            .map(|p| p.to_string_lossy().replace('\\', "/"));
+        let always = |rel: &str| {
+            rel == ".dockerignore"
+                || dockerfile_rel.as_deref() == Some(rel)
+                || own_rel.as_deref() == Some(rel)
+        };
 
         let (mut entries, reach) = match reach {
             Some(sources) => match walk(context, state_dir, &ignore, &always, Some(&sources))? {
@@ -117,6 +137,14 @@ impl Listing {
                 None,
             ),
         };
+        if own {
+            // The tar's `.dockerignore` holds the rules this build used, so
+            // an engine that applies the tar's `.dockerignore` again (the
+            // classic builder, BuildKit's frontend) keeps what we kept.
+            entries.retain(|e| e.path != ".dockerignore");
+            entries.push(entry(&own_ignore, ".dockerignore".into())?);
+            entries.sort_by(|a, b| a.path.cmp(&b.path));
+        }
         let dockerfile_in_tar = match dockerfile_rel {
             Some(rel) => {
                 if !entries.iter().any(|e| e.path == rel) {
@@ -139,12 +167,12 @@ impl Listing {
 
     /// Whether the build would see `rel` (a path inside the context, which
     /// need not exist any more).
-    pub fn sees(&self, rel: &str) -> bool {
+    pub(crate) fn sees(&self, rel: &str) -> bool {
         !self.ignore.excludes(rel) && self.reach.as_ref().is_none_or(|r| r.includes(rel))
     }
 
     /// The files whose contents the input digest covers.
-    pub fn files(&self) -> impl Iterator<Item = &Path> {
+    pub(crate) fn files(&self) -> impl Iterator<Item = &Path> {
         self.entries
             .iter()
             .filter(|e| matches!(e.kind, Kind::File { .. }))
@@ -154,7 +182,7 @@ impl Listing {
     /// The size of the tar stream [`Listing::into_tar_stream`] writes: a
     /// 512-byte header per entry (two for a GNU long name), file data padded
     /// to 512 bytes, and the two zero blocks at the end.
-    pub fn tar_bytes(&self) -> u64 {
+    pub(crate) fn tar_bytes(&self) -> u64 {
         let block = |n: u64| n.div_ceil(512) * 512;
         let entries: u64 = self
             .entries
@@ -181,7 +209,7 @@ impl Listing {
     /// Feeds the listing into `hasher`: paths, kinds, the executable bit,
     /// link targets and each file's content digest (from `digests`, which
     /// holds every file of [`Listing::files`]); never times or owners.
-    pub fn hash_into(&self, hasher: &mut Sha256, digests: &HashMap<PathBuf, FileDigest>) {
+    pub(crate) fn hash_into(&self, hasher: &mut Sha256, digests: &HashMap<PathBuf, FileDigest>) {
         for e in &self.entries {
             let (tag, extra): (&[u8], &[u8]) = match &e.kind {
                 Kind::Dir => (b"d", b""),
@@ -200,7 +228,9 @@ impl Listing {
     }
 
     /// The context as a tar stream, written on a blocking thread.
-    pub fn into_tar_stream(self) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
+    pub(crate) fn into_tar_stream(
+        self,
+    ) -> impl Stream<Item = Result<Bytes, io::Error>> + Send + 'static {
         let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(8);
         tokio::task::spawn_blocking(move || {
             let writer = ChannelWriter {

@@ -10,16 +10,16 @@ use std::path::Path;
 use std::process::Command;
 
 #[derive(Debug, Clone, Default)]
-pub struct GitInfo {
-    pub sha: Option<String>,
-    pub branch: Option<String>,
-    pub origin: Option<String>,
+pub(crate) struct GitInfo {
+    pub(crate) sha: Option<String>,
+    pub(crate) branch: Option<String>,
+    pub(crate) origin: Option<String>,
     /// Paths (relative to the repo root, `/`-separated) with uncommitted
     /// changes, untracked files included.
-    pub changed: Vec<String>,
+    pub(crate) changed: Vec<String>,
     /// Why git could not be read, when it failed for another reason than
     /// "not a git repository" or "no commit yet".
-    pub problem: Option<String>,
+    pub(crate) problem: Option<String>,
 }
 
 fn git(root: &Path, args: &[&str]) -> Option<String> {
@@ -42,7 +42,7 @@ fn run(root: &Path, args: &[&str]) -> Result<String, String> {
 
 impl GitInfo {
     /// Reads the repo at `root` (the folder of pipeline.yaml).
-    pub fn read(root: &Path) -> GitInfo {
+    pub(crate) fn read(root: &Path) -> GitInfo {
         // `rev-parse --is-inside-work-tree` fails quietly outside a repo and
         // loudly for everything else (e.g. "detected dubious ownership").
         if let Err(stderr) = run(root, &["rev-parse", "--is-inside-work-tree"]) {
@@ -93,11 +93,11 @@ impl GitInfo {
     }
 
     /// The short commit (7 hex), as `git rev-parse --short` prints by default.
-    pub fn short(&self) -> Option<String> {
+    pub(crate) fn short(&self) -> Option<String> {
         self.sha.as_ref().map(|s| s[..7.min(s.len())].to_string())
     }
 
-    pub fn dirty(&self) -> bool {
+    pub(crate) fn dirty(&self) -> bool {
         !self.changed.is_empty()
     }
 }

@@ -30,7 +30,7 @@ const HEADER: &str = "pipeline-index-v1";
 /// comment); covers filesystems with one-second timestamps.
 const SETTLED: Duration = Duration::from_secs(2);
 
-pub type FileDigest = [u8; 32];
+pub(crate) type FileDigest = [u8; 32];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Stat {
@@ -53,7 +53,7 @@ impl Stat {
 
 /// The per-repo digest cache.
 #[derive(Debug)]
-pub struct FileIndex {
+pub(crate) struct FileIndex {
     path: Option<PathBuf>,
     entries: Mutex<HashMap<PathBuf, (Stat, FileDigest)>>,
     changed: Mutex<bool>,
@@ -61,7 +61,7 @@ pub struct FileIndex {
 
 impl FileIndex {
     /// The index in `state_dir`; empty when missing or unreadable.
-    pub fn load(state_dir: &Path) -> FileIndex {
+    pub(crate) fn load(state_dir: &Path) -> FileIndex {
         let path = state_dir.join(FILE);
         let entries = std::fs::read_to_string(&path)
             .ok()
@@ -75,7 +75,8 @@ impl FileIndex {
     }
 
     /// An index that remembers nothing between runs.
-    pub fn in_memory() -> FileIndex {
+    #[cfg(test)]
+    pub(crate) fn in_memory() -> FileIndex {
         FileIndex {
             path: None,
             entries: Mutex::new(HashMap::new()),
@@ -85,7 +86,10 @@ impl FileIndex {
 
     /// The digests of `files`, read in parallel; files whose index entry
     /// still matches are not read.
-    pub fn digests(&self, files: &[PathBuf]) -> Result<HashMap<PathBuf, FileDigest>, HashError> {
+    pub(crate) fn digests(
+        &self,
+        files: &[PathBuf],
+    ) -> Result<HashMap<PathBuf, FileDigest>, HashError> {
         let started = SystemTime::now();
         files
             .par_iter()
@@ -120,7 +124,7 @@ impl FileIndex {
 
     /// Writes the index when it learned something, atomically. Entries of
     /// files that no longer exist are dropped.
-    pub fn save(&self) -> io::Result<()> {
+    pub(crate) fn save(&self) -> io::Result<()> {
         let Some(path) = &self.path else {
             return Ok(());
         };
@@ -181,7 +185,7 @@ fn parse(text: &str) -> Option<HashMap<PathBuf, (Stat, FileDigest)>> {
 }
 
 /// sha256 of everything `reader` yields.
-pub fn hash_reader(reader: &mut impl Read) -> io::Result<FileDigest> {
+pub(crate) fn hash_reader(reader: &mut impl Read) -> io::Result<FileDigest> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 256 * 1024];
     loop {
@@ -198,10 +202,10 @@ pub fn hash_reader(reader: &mut impl Read) -> io::Result<FileDigest> {
 
 #[derive(Debug, thiserror::Error)]
 #[error("{path}: {source}")]
-pub struct HashError {
-    pub path: PathBuf,
+pub(crate) struct HashError {
+    pub(crate) path: PathBuf,
     #[source]
-    pub source: io::Error,
+    pub(crate) source: io::Error,
 }
 
 #[cfg(test)]

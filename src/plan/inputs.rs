@@ -4,10 +4,13 @@
 //! but not the other.
 //!
 //! The input digest is a sha256 over the context as the build sees it (see
-//! `context.rs`), the Dockerfile, target, build args, platform and the input
-//! digests of required services, behind a format version so that a change of
-//! this recipe changes every digest. Never times, owners or anything else
-//! that two clones of one commit may disagree on.
+//! `context.rs`), the Dockerfile, target, build args, platform, the builder
+//! setting, the ids of the build secrets (never their values) and the input
+//! digests of required services, behind a format version so that a change
+//! of this recipe changes every digest. Never times, owners or anything else
+//! that two clones of one commit may disagree on. The network of `RUN`
+//! steps is not an input: it decides how a step reaches the outside, not
+//! what the image holds.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,25 +23,25 @@ use crate::plan::index::FileDigest;
 use crate::plan::record::{InputRecord, Key};
 
 /// Bumped whenever the recipe below changes, so old content tags are not reused.
-const DIGEST_FORMAT: &[u8] = b"pipeline-input-v2\n";
+const DIGEST_FORMAT: &[u8] = b"pipeline-input-v3\n";
 
 /// What one build of one service depends on.
-pub struct BuildInputs<'a> {
-    pub service: &'a Service,
+pub(crate) struct BuildInputs<'a> {
+    pub(crate) service: &'a Service,
     /// What the build can see.
-    pub context: &'a Listing,
+    pub(crate) context: &'a Listing,
     /// The content digest of every file of `context`, and of the Dockerfile.
-    pub digests: &'a HashMap<PathBuf, FileDigest>,
+    pub(crate) digests: &'a HashMap<PathBuf, FileDigest>,
     /// The sha256 of the Dockerfile, hex.
-    pub dockerfile_sha256: String,
+    pub(crate) dockerfile_sha256: String,
     /// Each required service's input digest.
-    pub requires: BTreeMap<String, String>,
+    pub(crate) requires: BTreeMap<String, String>,
 }
 
 impl<'a> BuildInputs<'a> {
     /// The inputs of `service`; `required` holds the input digest of every
     /// service it requires.
-    pub fn new(
+    pub(crate) fn new(
         root: &Path,
         service: &'a Service,
         context: &'a Listing,
@@ -59,7 +62,7 @@ impl<'a> BuildInputs<'a> {
     }
 
     /// `sha256:<hex>` over every input.
-    pub fn digest(&self) -> String {
+    pub(crate) fn digest(&self) -> String {
         let service = self.service;
         let mut h = Sha256::new();
         h.update(DIGEST_FORMAT);
@@ -75,6 +78,11 @@ impl<'a> BuildInputs<'a> {
             field(&mut h, "arg", k);
             field(&mut h, "value", v);
         }
+        // The setting as written: `auto` is the same input on every engine.
+        field(&mut h, "builder", service.builder.name());
+        for id in service.secrets.keys() {
+            field(&mut h, "secret", id);
+        }
         for (name, digest) in &self.requires {
             field(&mut h, "requires", name);
             field(&mut h, "digest", digest);
@@ -86,7 +94,7 @@ impl<'a> BuildInputs<'a> {
 
     /// What the build sees, for the next plan's reasons. Build-arg values
     /// are kept only as hashes keyed by `key`.
-    pub fn record(&self, key: &Key) -> InputRecord {
+    pub(crate) fn record(&self, key: &Key) -> InputRecord {
         let service = self.service;
         let under = |path: &str| match service.context.as_str() {
             "." => path.to_string(),
@@ -116,6 +124,8 @@ impl<'a> BuildInputs<'a> {
             dockerfile_sha256: self.dockerfile_sha256.clone(),
             target: service.target.clone(),
             platform: service.platform.clone(),
+            builder: Some(service.builder.name().to_string()),
+            secrets: service.secrets.keys().cloned().collect(),
             build_args: service
                 .build_args
                 .iter()

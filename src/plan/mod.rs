@@ -10,13 +10,13 @@
 //! - `record`: what each build saw, for the next plan's reasons;
 //! - `tags`, `git`: tag templates and the commit they are rendered from.
 
-pub mod context;
-pub mod git;
-pub mod index;
-pub mod inputs;
-pub mod record;
-pub mod resolve;
-pub mod tags;
+pub(crate) mod context;
+pub(crate) mod git;
+pub(crate) mod index;
+pub(crate) mod inputs;
+pub(crate) mod record;
+pub(crate) mod resolve;
+pub(crate) mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -34,10 +34,10 @@ use crate::plan::tags::TagValues;
 use crate::report::{Results, Status};
 
 /// The tool's state folder at the repo root; never part of a context.
-pub const STATE_DIR: &str = ".pipeline";
+pub(crate) const STATE_DIR: &str = ".pipeline";
 
 #[derive(Debug, thiserror::Error)]
-pub enum PlanError {
+pub(crate) enum PlanError {
     #[error("unknown service `{name}`; known services: {known}")]
     UnknownService { name: String, known: String },
     #[error("service `{service}`: {message}")]
@@ -54,51 +54,54 @@ pub enum PlanError {
 
 /// One service's place in the plan.
 #[derive(Debug, Clone)]
-pub struct Step {
-    pub service: Service,
+pub(crate) struct Step {
+    pub(crate) service: Service,
     /// `sha256:<hex>`.
-    pub input_digest: String,
+    pub(crate) input_digest: String,
     /// `in-<20 hex>`, always pushed.
-    pub content_tag: String,
+    pub(crate) content_tag: String,
     /// Every tag, the content tag first.
-    pub tags: Vec<String>,
-    pub listing: Listing,
+    pub(crate) tags: Vec<String>,
+    pub(crate) listing: Listing,
     /// What the build sees, for the next plan's reasons.
-    pub record: InputRecord,
+    pub(crate) record: InputRecord,
     /// This service in the last results file, when it was there.
-    pub last: Option<Last>,
+    pub(crate) last: Option<Last>,
+    /// The Dockerfile as read, for the features and secrets it uses; `None`
+    /// when it does not parse (the builder then says why).
+    pub(crate) dockerfile: Option<std::sync::Arc<dockerfile::Dockerfile>>,
 }
 
 /// A service as the last results file saw it.
 #[derive(Debug, Clone)]
-pub struct Last {
-    pub input_digest: String,
-    pub succeeded: bool,
+pub(crate) struct Last {
+    pub(crate) input_digest: String,
+    pub(crate) succeeded: bool,
     /// What changed since, when the last inputs were recorded.
-    pub changes: Option<Vec<Change>>,
+    pub(crate) changes: Option<Vec<Change>>,
 }
 
 /// The services to run, requirements before the services that need them.
 #[derive(Debug, Clone)]
-pub struct Plan {
-    pub steps: Vec<Step>,
-    pub git: GitInfo,
+pub(crate) struct Plan {
+    pub(crate) steps: Vec<Step>,
+    pub(crate) git: GitInfo,
     /// How many files were hashed (or found in the index), and how long it took.
-    pub hashed: (usize, u64),
+    pub(crate) hashed: (usize, u64),
 }
 
 /// What the plan compares against: the last results and the state folder
 /// holding their input records.
-pub struct Previous<'a> {
-    pub results: Option<&'a Results>,
-    pub state_dir: &'a Path,
+pub(crate) struct Previous<'a> {
+    pub(crate) results: Option<&'a Results>,
+    pub(crate) state_dir: &'a Path,
     /// The key build-arg values are hashed with in records.
-    pub key: &'a Key,
+    pub(crate) key: &'a Key,
 }
 
 /// Plans `selected` (all services when empty) and everything they require.
 /// Every file is hashed once, in parallel, through `index`.
-pub fn plan(
+pub(crate) fn plan(
     config: &Config,
     services: &[Service],
     selected: &[String],
@@ -144,11 +147,14 @@ pub fn plan(
             reach,
         )
         .map_err(context_error)?;
-        listings.push(listing);
+        let parsed = dockerfile::Dockerfile::parse(&text)
+            .ok()
+            .map(std::sync::Arc::new);
+        listings.push((listing, parsed));
     }
     let mut files: Vec<PathBuf> = listings
         .iter()
-        .flat_map(|l| l.files().map(Path::to_path_buf))
+        .flat_map(|(l, _)| l.files().map(Path::to_path_buf))
         .chain(
             order
                 .iter()
@@ -165,7 +171,7 @@ pub fn plan(
     let date = chrono::Utc::now().format("%Y%m%d").to_string();
     let mut input_digests: BTreeMap<String, String> = BTreeMap::new();
     let mut steps = Vec::new();
-    for (name, listing) in order.into_iter().zip(listings) {
+    for (name, (listing, parsed)) in order.into_iter().zip(listings) {
         let service = by_name[name.as_str()].clone();
         let inputs = BuildInputs::new(&config.root, &service, &listing, &digests, &input_digests);
         let record = inputs.record(key);
@@ -216,6 +222,7 @@ pub fn plan(
             listing,
             record,
             last,
+            dockerfile: parsed,
         });
     }
     Ok(Plan { steps, git, hashed })

@@ -17,30 +17,40 @@ use sha2::{Digest, Sha256};
 const DIR: &str = "inputs";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InputRecord {
-    pub service: String,
+pub(crate) struct InputRecord {
+    pub(crate) service: String,
     /// The Dockerfile, relative to the repo root.
-    pub dockerfile: String,
-    pub dockerfile_sha256: String,
-    pub target: Option<String>,
-    pub platform: Option<String>,
+    pub(crate) dockerfile: String,
+    pub(crate) dockerfile_sha256: String,
+    pub(crate) target: Option<String>,
+    pub(crate) platform: Option<String>,
+    /// The builder setting (`auto`, `buildkit`, `classic`); absent in
+    /// records written before it was an input.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) builder: Option<String>,
+    /// The ids of the build secrets.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub(crate) secrets: Vec<String>,
     /// Build-arg name to the sha256 of its value.
-    pub build_args: BTreeMap<String, String>,
+    pub(crate) build_args: BTreeMap<String, String>,
     /// Required service to its input digest.
-    pub requires: BTreeMap<String, String>,
+    pub(crate) requires: BTreeMap<String, String>,
     /// Every entry the build sees, relative to the repo root: `d` for a
     /// folder, `f:<sha256>` / `x:<sha256>` for a (executable) file, `l:<target>`
     /// for a symlink.
-    pub files: BTreeMap<String, String>,
+    pub(crate) files: BTreeMap<String, String>,
 }
 
 /// Why a service's inputs differ from the last run's.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Change {
+pub(crate) enum Change {
     Dockerfile,
     Target,
     Platform,
+    Builder,
+    /// The ids of the build secrets.
+    Secrets,
     BuildArgs {
         names: Vec<String>,
     },
@@ -57,7 +67,7 @@ pub enum Change {
 impl InputRecord {
     /// A build-arg value as stored: keyed by the repo's [`Key`], so a short
     /// secret cannot be guessed from the record alone.
-    pub fn hash_value(key: &Key, value: &str) -> String {
+    pub(crate) fn hash_value(key: &Key, value: &str) -> String {
         let mut h = Sha256::new();
         h.update(key.0);
         h.update(value.as_bytes());
@@ -65,7 +75,7 @@ impl InputRecord {
     }
 
     /// What changed from `before` to `self`, in a fixed order.
-    pub fn changes_since(&self, before: &InputRecord) -> Vec<Change> {
+    pub(crate) fn changes_since(&self, before: &InputRecord) -> Vec<Change> {
         let mut changes = Vec::new();
         if self.dockerfile != before.dockerfile
             || self.dockerfile_sha256 != before.dockerfile_sha256
@@ -77,6 +87,12 @@ impl InputRecord {
         }
         if self.platform != before.platform {
             changes.push(Change::Platform);
+        }
+        if self.builder != before.builder {
+            changes.push(Change::Builder);
+        }
+        if self.secrets != before.secrets {
+            changes.push(Change::Secrets);
         }
         let args = changed_keys(&self.build_args, &before.build_args);
         if !args.is_empty() {
@@ -108,13 +124,13 @@ fn changed_keys(now: &BTreeMap<String, String>, before: &BTreeMap<String, String
 /// The per-repo random key for [`InputRecord::hash_value`], in
 /// `.pipeline/inputs.key` (mode 0600).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Key([u8; 32]);
+pub(crate) struct Key([u8; 32]);
 
 impl Key {
     /// The repo's key, created on first use. A key that can be neither read
     /// nor created is an error naming the file: falling back to a fixed key
     /// would make short secrets guessable from the records.
-    pub fn load(state_dir: &Path) -> std::io::Result<Key> {
+    pub(crate) fn load(state_dir: &Path) -> std::io::Result<Key> {
         use std::io::{Read, Write};
         use std::os::unix::fs::OpenOptionsExt;
         let file = state_dir.join("inputs.key");
@@ -155,7 +171,7 @@ impl Key {
 
     /// A key with the given bytes, for tests.
     #[cfg(test)]
-    pub fn fixed(bytes: [u8; 32]) -> Key {
+    pub(crate) fn fixed(bytes: [u8; 32]) -> Key {
         Key(bytes)
     }
 }
@@ -166,14 +182,14 @@ fn path(state_dir: &Path, input_digest: &str) -> PathBuf {
 }
 
 /// The record of `input_digest`, when one was stored and is readable.
-pub fn load(state_dir: &Path, input_digest: &str) -> Option<InputRecord> {
+pub(crate) fn load(state_dir: &Path, input_digest: &str) -> Option<InputRecord> {
     let text = std::fs::read(path(state_dir, input_digest)).ok()?;
     serde_json::from_slice(&text).ok()
 }
 
 /// Stores the records of one run and drops those no digest in `keep` names,
 /// so the folder holds the inputs of the latest results only.
-pub fn store<'a>(
+pub(crate) fn store<'a>(
     state_dir: &Path,
     records: impl IntoIterator<Item = (&'a str, &'a InputRecord)>,
     keep: &[&str],
@@ -236,6 +252,8 @@ mod tests {
             dockerfile_sha256: "aa".into(),
             target: None,
             platform: None,
+            builder: None,
+            secrets: Vec::new(),
             build_args: BTreeMap::from([("A".into(), InputRecord::hash_value(&KEY, "1"))]),
             requires: BTreeMap::from([("base".into(), "sha256:1".into())]),
             files: BTreeMap::from([

@@ -24,7 +24,7 @@ use crate::report::render::short_digest;
 use crate::report::{Event, Reporter, Stage};
 
 /// Where the images of a plan are looked up.
-pub enum Store<'a> {
+pub(crate) enum Store<'a> {
     /// A registry, with ECR's repository settings when it is ECR.
     Registry {
         registry: &'a dyn Registry,
@@ -49,7 +49,7 @@ impl Store<'_> {
 /// Where a content tag was (or was not) found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Place {
+pub(crate) enum Place {
     Registry,
     LocalEngine,
 }
@@ -65,7 +65,7 @@ impl Place {
 
 /// What the store said about one step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Found {
+pub(crate) enum Found {
     /// The registry holds the content tag, at this manifest digest.
     Registry { digest: String },
     /// The local engine has an image with the content tag.
@@ -83,7 +83,7 @@ pub enum Found {
 
 /// A look-up that failed, and the stage it failed in.
 #[derive(Debug, thiserror::Error)]
-pub enum LookupError {
+pub(crate) enum LookupError {
     #[error(transparent)]
     Registry(#[from] RegistryError),
     #[error(transparent)]
@@ -93,7 +93,7 @@ pub enum LookupError {
 }
 
 impl LookupError {
-    pub fn stage(&self) -> Stage {
+    pub(crate) fn stage(&self) -> Stage {
         match self {
             LookupError::Repository(_) => Stage::Repository,
             _ => Stage::CacheCheck,
@@ -104,7 +104,7 @@ impl LookupError {
 /// Why a step is built.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Why {
+pub(crate) enum Why {
     /// `--force`, or `pipeline build NAME`.
     Forced,
     /// Its inputs differ from those of the last results; `rebuilt` names
@@ -122,7 +122,7 @@ pub enum Why {
 /// Why a run will fail a step before building it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
-pub enum Problem {
+pub(crate) enum Problem {
     /// A tag of the step exists in an IMMUTABLE ECR repository and points
     /// to another image, so it cannot move to the new one.
     ImmutableTag {
@@ -135,7 +135,7 @@ pub enum Problem {
 /// Where a cached image is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "in", rename_all = "snake_case")]
-pub enum Cached {
+pub(crate) enum Cached {
     Registry {
         digest: String,
     },
@@ -149,7 +149,7 @@ pub enum Cached {
 /// What happens to one step.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "action", rename_all = "snake_case")]
-pub enum Action {
+pub(crate) enum Action {
     Cached {
         #[serde(flatten)]
         cached: Cached,
@@ -167,14 +167,14 @@ pub enum Action {
 }
 
 impl Action {
-    pub fn builds(&self) -> bool {
+    pub(crate) fn builds(&self) -> bool {
         !matches!(self, Action::Cached { .. })
     }
 }
 
 impl Problem {
     /// The problem in words, with what to do.
-    pub fn message(&self) -> String {
+    pub(crate) fn message(&self) -> String {
         match self {
             Problem::ImmutableTag {
                 repository,
@@ -189,7 +189,7 @@ impl Problem {
 }
 
 impl Why {
-    pub fn words(&self) -> String {
+    pub(crate) fn words(&self) -> String {
         match self {
             Why::Forced => "--force".into(),
             Why::Changed { changes, rebuilt } => changes
@@ -198,6 +198,8 @@ impl Why {
                     Change::Dockerfile => "Dockerfile changed".into(),
                     Change::Target => "target changed".into(),
                     Change::Platform => "platform changed".into(),
+                    Change::Builder => "builder changed".into(),
+                    Change::Secrets => "secret ids changed".into(),
                     Change::BuildArgs { names } => {
                         format!("build args changed: {}", names.join(", "))
                     }
@@ -232,15 +234,15 @@ impl Cached {
 
 /// An action with the step it belongs to.
 #[derive(Debug, Clone)]
-pub struct Decided<'p> {
-    pub step: &'p Step,
-    pub action: Action,
+pub(crate) struct Decided<'p> {
+    pub(crate) step: &'p Step,
+    pub(crate) action: Action,
 }
 
 impl Decided<'_> {
     /// Why, in words for people: the reason shown by `plan`, the progress
     /// view and the results file.
-    pub fn reason(&self) -> String {
+    pub(crate) fn reason(&self) -> String {
         match &self.action {
             Action::Cached { cached } => cached.words(&self.step.content_tag),
             Action::Build { why, .. } | Action::WillFail { why, .. } => why.words(),
@@ -250,11 +252,11 @@ impl Decided<'_> {
 
 /// Which steps are built whatever the store holds.
 #[derive(Debug, Clone, Default)]
-pub struct Force<'a> {
+pub(crate) struct Force<'a> {
     /// `--force`: every step.
-    pub all: bool,
+    pub(crate) all: bool,
     /// `pipeline build NAME`: these.
-    pub services: &'a [String],
+    pub(crate) services: &'a [String],
 }
 
 impl Force<'_> {
@@ -267,7 +269,7 @@ impl Force<'_> {
 /// throttles bursts), reporting the stage of each look-up. A forced step's
 /// content tag is not looked up, but its ECR repository still is: it must
 /// exist before the push, and an IMMUTABLE one may refuse its tags.
-pub async fn look_up(
+pub(crate) async fn look_up(
     plan: &Plan,
     store: &Store<'_>,
     force: &Force<'_>,
@@ -358,7 +360,7 @@ async fn stuck_tag(registry: &dyn Registry, step: &Step) -> Result<Option<Proble
 /// Decides every step of `plan` from what [`look_up`] found, in plan
 /// order. A step whose look-up failed keeps its error; its dependents
 /// count it as rebuilt.
-pub fn decide<'p>(
+pub(crate) fn decide<'p>(
     plan: &'p Plan,
     found: Vec<Result<Found, LookupError>>,
     store: &Store<'_>,

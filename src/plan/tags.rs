@@ -4,16 +4,16 @@
 //! Grammar, from the OCI distribution spec: `[a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`.
 
 /// The variables a tag template may use.
-pub const VARIABLES: &[&str] = &["git_sha", "git_short", "content", "date", "branch"];
+pub(crate) const VARIABLES: &[&str] = &["git_sha", "git_short", "content", "date", "branch"];
 
 /// `in-` and the first 20 hex digits of an input digest (`sha256:…`).
-pub fn content_tag(input_digest: &str) -> String {
+pub(crate) fn content_tag(input_digest: &str) -> String {
     let hex = input_digest.strip_prefix("sha256:").unwrap_or(input_digest);
     format!("in-{}", &hex[..20.min(hex.len())])
 }
 
 /// Whether `tag` is a valid OCI tag.
-pub fn is_valid(tag: &str) -> bool {
+pub(crate) fn is_valid(tag: &str) -> bool {
     let bytes = tag.as_bytes();
     !bytes.is_empty()
         && bytes.len() <= 128
@@ -25,7 +25,7 @@ pub fn is_valid(tag: &str) -> bool {
 
 /// Checks a template's variables, so a typo is a config error with a line,
 /// not a failed push.
-pub fn check_template(template: &str) -> Result<(), String> {
+pub(crate) fn check_template(template: &str) -> Result<(), String> {
     let mut rest = template;
     while let Some(open) = rest.find('{') {
         let Some(close) = rest[open..].find('}') else {
@@ -49,16 +49,16 @@ pub fn check_template(template: &str) -> Result<(), String> {
 
 /// The values a template is rendered with, for one service.
 #[derive(Debug, Clone, Default)]
-pub struct TagValues {
-    pub git_sha: Option<String>,
-    pub git_short: Option<String>,
-    pub content: String,
-    pub date: String,
-    pub branch: Option<String>,
+pub(crate) struct TagValues {
+    pub(crate) git_sha: Option<String>,
+    pub(crate) git_short: Option<String>,
+    pub(crate) content: String,
+    pub(crate) date: String,
+    pub(crate) branch: Option<String>,
 }
 
 /// Renders `template`; an error names the template and what is missing.
-pub fn render(template: &str, values: &TagValues) -> Result<String, String> {
+pub(crate) fn render(template: &str, values: &TagValues) -> Result<String, String> {
     let mut out = String::new();
     let mut rest = template;
     while let Some(open) = rest.find('{') {
@@ -91,7 +91,7 @@ pub fn render(template: &str, values: &TagValues) -> Result<String, String> {
 }
 
 /// A branch name made into something the tag grammar accepts.
-pub fn sanitize(name: &str) -> String {
+pub(crate) fn sanitize(name: &str) -> String {
     let mut s: String = name
         .chars()
         .map(|c| {

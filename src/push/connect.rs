@@ -12,18 +12,18 @@ use crate::config::{Config, EcrSettings};
 use crate::push::ecr::{Ecr, EcrError};
 
 /// A registry to push to, logged in.
-pub struct Connection {
-    pub host: String,
-    pub auth: Arc<Auth>,
+pub(crate) struct Connection {
+    pub(crate) host: String,
+    pub(crate) auth: Arc<Auth>,
     /// ECR, when `registry.ecr` is configured.
-    pub ecr: Option<Ecr>,
+    pub(crate) ecr: Option<Ecr>,
     /// Where the login came from (ECR's token, or the Docker config).
-    pub login: Login,
+    pub(crate) login: Login,
 }
 
 /// Where a registry login came from, for `doctor` and error messages.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Login {
+pub(crate) enum Login {
     /// ECR's `GetAuthorizationToken`.
     Ecr,
     /// The Docker config: a credential helper, the credential store, its
@@ -33,7 +33,7 @@ pub enum Login {
 
 /// Why a registry cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
+pub(crate) enum ConnectError {
     #[error(transparent)]
     Ecr(#[from] EcrError),
     #[error(transparent)]
@@ -68,7 +68,7 @@ pub enum ConnectError {
 /// Connects to ECR and logs in: one `GetAuthorizationToken`, refreshed once
 /// when a request finds it expired. The host is `registry.host` when set,
 /// else the account's ECR registry.
-pub async fn ecr(
+pub(crate) async fn ecr(
     settings: &EcrSettings,
     configured_host: Option<&str>,
 ) -> Result<Connection, EcrError> {
@@ -87,7 +87,7 @@ pub async fn ecr(
 /// A plain registry, with the Docker config's login for it (or none). The
 /// config is read, never written; a credential helper runs as a child
 /// process, which is why this is called once, at start.
-pub fn plain(host: &str) -> Result<Connection, DockerConfigError> {
+pub(crate) fn plain(host: &str) -> Result<Connection, DockerConfigError> {
     let login = docker_login(host)?;
     Ok(Connection {
         host: host.to_string(),
@@ -98,7 +98,7 @@ pub fn plain(host: &str) -> Result<Connection, DockerConfigError> {
 }
 
 /// The configured registry, logged in.
-pub async fn connect(config: &Config) -> Result<Connection, ConnectError> {
+pub(crate) async fn connect(config: &Config) -> Result<Connection, ConnectError> {
     let configured_host = config.registry.host.as_ref().map(|h| h.value.as_str());
     match &config.registry.ecr {
         Some(settings) => Ok(ecr(settings, configured_host).await?),
@@ -109,14 +109,14 @@ pub async fn connect(config: &Config) -> Result<Connection, ConnectError> {
 }
 
 impl Connection {
-    pub fn registry(&self) -> HttpRegistry {
+    pub(crate) fn registry(&self) -> HttpRegistry {
         HttpRegistry::new(&self.host, self.auth.clone())
             .with_user_agent(concat!("pipeline/", env!("CARGO_PKG_VERSION")))
     }
 
     /// Asks the registry whether it answers and takes the login, so a bad
     /// one is an environment error before anything is built.
-    pub async fn check(&self, registry: &dyn Registry) -> Result<(), ConnectError> {
+    pub(crate) async fn check(&self, registry: &dyn Registry) -> Result<(), ConnectError> {
         let host = self.host.clone();
         registry.ping().await.map_err(|source| match source {
             RegistryError::Unauthorized { .. } if self.ecr.is_none() => ConnectError::DockerLogin {

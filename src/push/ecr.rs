@@ -18,7 +18,7 @@ use crate::config::{EcrSettings, NewRepository, TagMutability};
 use aws_sdk_ecr::types::{ImageScanningConfiguration, ImageTagMutability};
 
 #[derive(Debug, thiserror::Error)]
-pub enum EcrError {
+pub(crate) enum EcrError {
     #[error(
         "no AWS region: set AWS_REGION (or registry.ecr.region in pipeline.yaml, or a profile's region)"
     )]
@@ -39,7 +39,7 @@ pub enum EcrError {
 /// so that they can be tested with a fake: a repository's tag mutability
 /// (`None` when it does not exist), and creating one.
 #[async_trait]
-pub trait Repositories: Send + Sync {
+pub(crate) trait Repositories: Send + Sync {
     async fn tag_mutability(&self, name: &str) -> Result<Option<TagMutability>, EcrError>;
     /// Creates repository `name` with `settings`; returns its tag
     /// mutability (that of the existing one when it appeared meanwhile).
@@ -48,14 +48,14 @@ pub trait Repositories: Send + Sync {
 
 /// What `GetAuthorizationToken` gives: the registry host and its login.
 #[derive(Debug, Clone)]
-pub struct Login {
+pub(crate) struct Login {
     /// `123456789012.dkr.ecr.us-east-1.amazonaws.com`
-    pub host: String,
-    pub credentials: Credentials,
+    pub(crate) host: String,
+    pub(crate) credentials: Credentials,
 }
 
 #[derive(Clone)]
-pub struct Ecr {
+pub(crate) struct Ecr {
     client: aws_sdk_ecr::Client,
     account: Option<String>,
 }
@@ -63,7 +63,7 @@ pub struct Ecr {
 impl Ecr {
     /// Loads the AWS configuration and checks that a region and credentials
     /// resolve, so a missing one is an environment error before any build.
-    pub async fn connect(settings: &EcrSettings) -> Result<Ecr, EcrError> {
+    pub(crate) async fn connect(settings: &EcrSettings) -> Result<Ecr, EcrError> {
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if let Some(region) = &settings.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
@@ -85,7 +85,7 @@ impl Ecr {
         })
     }
 
-    pub async fn login(&self) -> Result<Login, EcrError> {
+    pub(crate) async fn login(&self) -> Result<Login, EcrError> {
         let call = |message: String| EcrError::Call {
             call: "GetAuthorizationToken",
             message,

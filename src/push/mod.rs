@@ -3,9 +3,9 @@
 //! registry with a manifest PUT of the very same bytes, so no layer moves
 //! twice and the digest cannot change between tags.
 
-pub mod connect;
-pub mod ecr;
-pub mod release;
+pub(crate) mod connect;
+pub(crate) mod ecr;
+pub(crate) mod release;
 
 use std::collections::HashMap;
 
@@ -17,7 +17,7 @@ use crate::build::engine::{Engine, EngineError, PushOutput};
 
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
-pub enum PushError {
+pub(crate) enum PushError {
     #[error("pushing {reference}: {source}")]
     Engine {
         reference: String,
@@ -42,7 +42,7 @@ pub enum PushError {
 
 /// Pushes `<host>/<repository>:<tag>` and returns the digest the registry
 /// holds for it. An authentication failure refreshes the login once.
-pub async fn push_content(
+pub(crate) async fn push_content(
     engine: &dyn Engine,
     registry: &dyn Registry,
     auth: &Auth,
@@ -95,14 +95,14 @@ pub async fn push_content(
 /// The tags that point to the image after [`add_tags`], and the error that
 /// stopped it, naming the tag.
 #[derive(Debug, Default)]
-pub struct Tagged {
-    pub tags: Vec<String>,
-    pub error: Option<TagError>,
+pub(crate) struct Tagged {
+    pub(crate) tags: Vec<String>,
+    pub(crate) error: Option<TagError>,
 }
 
 /// Why adding a tag failed.
 #[derive(Debug, thiserror::Error)]
-pub enum TagError {
+pub(crate) enum TagError {
     #[error("tag `{tag}`: {source}")]
     LookUp {
         tag: String,
@@ -135,7 +135,7 @@ pub enum TagError {
 
 /// Adds `tags` to the manifest `digest` in `repository`; a tag already on
 /// that digest is left as it is.
-pub async fn add_tags(
+pub(crate) async fn add_tags(
     registry: &dyn Registry,
     repository: &str,
     digest: &str,

@@ -18,7 +18,7 @@ use oci_registry::{Registry, RegistryError};
 /// Where the digests to release come from.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Source {
+pub(crate) enum Source {
     /// A results file (its path as given).
     Results(String),
     /// The digest a tag points to now in the registry.
@@ -27,22 +27,22 @@ pub enum Source {
 
 /// One service to release.
 #[derive(Debug, Clone)]
-pub struct Candidate {
-    pub service: String,
+pub(crate) struct Candidate {
+    pub(crate) service: String,
     /// The repository without host (`shop/orders`).
-    pub repository: String,
+    pub(crate) repository: String,
     /// The full repository URI, for records and manifests.
-    pub uri: String,
+    pub(crate) uri: String,
     /// The digest to tag; `None` when the source has no image for it.
-    pub digest: Option<String>,
+    pub(crate) digest: Option<String>,
     /// Why there is no digest, for the refusal (`no tag `latest` in …`).
-    pub missing: String,
+    pub(crate) missing: String,
 }
 
 /// What the release does to one service's VERSION tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum Action {
+pub(crate) enum Action {
     /// The tag is new.
     Tagged,
     /// The tag already points to this digest: nothing to do.
@@ -52,28 +52,28 @@ pub enum Action {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Released {
-    pub repository: String,
-    pub digest: String,
-    pub tag: String,
-    pub action: Action,
+pub(crate) struct Released {
+    pub(crate) repository: String,
+    pub(crate) digest: String,
+    pub(crate) tag: String,
+    pub(crate) action: Action,
     /// The digest the tag pointed to before, when it was moved.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub previous: Option<String>,
+    pub(crate) previous: Option<String>,
 }
 
 /// `.pipeline/release-VERSION.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Record {
-    pub version: String,
-    pub source: Source,
+pub(crate) struct Record {
+    pub(crate) version: String,
+    pub(crate) source: Source,
     /// When, UTC, RFC 3339.
-    pub created: String,
-    pub services: BTreeMap<String, Released>,
+    pub(crate) created: String,
+    pub(crate) services: BTreeMap<String, Released>,
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ReleaseError {
+pub(crate) enum ReleaseError {
     /// Some services cannot be tagged; nothing was tagged.
     #[error("{}", .0.join("\n"))]
     Refused(Vec<String>),
@@ -99,15 +99,15 @@ const PARALLEL: usize = 8;
 /// What a release did: every service tagged, or, when a PUT failed half-way,
 /// the services tagged before it and the error.
 #[derive(Debug)]
-pub struct Outcome {
-    pub released: BTreeMap<String, Released>,
-    pub error: Option<ReleaseError>,
+pub(crate) struct Outcome {
+    pub(crate) released: BTreeMap<String, Released>,
+    pub(crate) error: Option<ReleaseError>,
 }
 
 /// Checks every candidate (its source manifest can be read; VERSION is
 /// absent, already on that digest, or `force`), then tags them; tags nothing
 /// when any check fails.
-pub async fn release(
+pub(crate) async fn release(
     registry: &dyn Registry,
     version: &str,
     candidates: &[Candidate],

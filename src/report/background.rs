@@ -27,7 +27,7 @@ enum Message {
     Done,
 }
 
-pub struct Background {
+pub(crate) struct Background {
     tx: SyncSender<Message>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// Output lines left out per service since the last one shown.
@@ -36,7 +36,7 @@ pub struct Background {
 
 impl Background {
     /// Starts the writer thread for `view`.
-    pub fn spawn(view: Box<dyn Reporter>) -> Background {
+    pub(crate) fn spawn(view: Box<dyn Reporter>) -> Background {
         let (tx, rx) = mpsc::sync_channel::<Message>(CAPACITY);
         let writer = std::thread::Builder::new()
             .name("pipeline-progress".into())

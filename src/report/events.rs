@@ -7,7 +7,7 @@ use crate::report::ServiceResult;
 
 /// The stage a service is in, or failed in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
+pub(crate) enum Stage {
     Waiting,
     Repository,
     CacheCheck,
@@ -17,7 +17,7 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Stage::Waiting => "waiting",
             Stage::Repository => "repository",
@@ -32,11 +32,13 @@ impl Stage {
 /// What the core tells the outside world while it works. Owned, so that it
 /// can be handed to the thread that writes it.
 #[derive(Debug, Clone)]
-pub enum Event {
+pub(crate) enum Event {
     /// The run starts with these services, in plan order.
     Queued { services: Vec<String> },
     /// The plan hashed what the builds can see.
     Hashed { files: usize, millis: u64 },
+    /// Something about the whole run worth one line (which builder builds).
+    Note { text: String },
     /// A service entered a stage.
     Stage { service: String, stage: Stage },
     /// A build step began: `Step index/count : instruction`.
@@ -66,7 +68,7 @@ pub enum Event {
     Patched { path: String, changed: bool },
 }
 
-pub trait Reporter: Send + Sync {
+pub(crate) trait Reporter: Send + Sync {
     fn event(&self, event: Event);
     /// Time passed with no event: a chance to redraw a spinner.
     fn tick(&self) {}
@@ -76,7 +78,7 @@ pub trait Reporter: Send + Sync {
 }
 
 /// Reports nothing; for tests and `--progress none`.
-pub struct Silent;
+pub(crate) struct Silent;
 
 impl Reporter for Silent {
     fn event(&self, _: Event) {}
@@ -85,7 +87,7 @@ impl Reporter for Silent {
 /// Keeps every event, for tests.
 #[cfg(test)]
 #[derive(Default)]
-pub struct Recorder(pub std::sync::Mutex<Vec<Event>>);
+pub(crate) struct Recorder(pub std::sync::Mutex<Vec<Event>>);
 
 #[cfg(test)]
 impl Reporter for Recorder {

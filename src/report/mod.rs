@@ -7,13 +7,13 @@
 //! - `progress`: the two views of the events (live bars, plain lines);
 //! - `render`: results and plans as text for people.
 
-pub mod background;
-pub mod events;
-pub mod progress;
-pub mod render;
+pub(crate) mod background;
+pub(crate) mod events;
+pub(crate) mod progress;
+pub(crate) mod render;
 mod results;
 #[cfg(test)]
 mod tests;
 
-pub use events::{Event, Reporter, Silent, Stage};
-pub use results::*;
+pub(crate) use events::{Event, Reporter, Silent, Stage};
+pub(crate) use results::*;

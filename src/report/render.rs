@@ -7,7 +7,7 @@ use crate::discover::Service;
 use crate::report::{PlanReport, Results, ServiceResult, Status};
 
 /// `sha256:` and the first 12 hex digits.
-pub fn short_digest(d: &str) -> &str {
+pub(crate) fn short_digest(d: &str) -> &str {
     &d[..d.len().min(19)]
 }
 
@@ -102,7 +102,7 @@ fn totals(results: &Results, wall_ms: u128) -> String {
 
 /// The run summary for stdout: a row per service, then the totals. With a
 /// terminal `width`, the WHY column is shortened so rows do not wrap.
-pub fn summary(results: &Results, wall_ms: u128, width: Option<usize>) -> String {
+pub(crate) fn summary(results: &Results, wall_ms: u128, width: Option<usize>) -> String {
     let mut rows = summary_rows(results);
     if let Some(width) = width {
         let widest = |i: usize| {
@@ -132,7 +132,7 @@ pub fn summary(results: &Results, wall_ms: u128, width: Option<usize>) -> String
 }
 
 /// The same summary as a Markdown table, for `$GITHUB_STEP_SUMMARY`.
-pub fn markdown_summary(results: &Results, wall_ms: u128) -> String {
+pub(crate) fn markdown_summary(results: &Results, wall_ms: u128) -> String {
     let cell = |c: &str| c.replace('|', "\\|").replace('\n', " ");
     let mut out = String::from("### pipeline run\n\n");
     out.push_str(&format!("| {} |\n", SUMMARY_HEADER.join(" | ")));
@@ -153,7 +153,7 @@ pub fn markdown_summary(results: &Results, wall_ms: u128) -> String {
 }
 
 /// Each failure with its cause and the last lines of its log, for stderr.
-pub fn failures(results: &Results, logs_dir: &std::path::Path) -> String {
+pub(crate) fn failures(results: &Results, logs_dir: &std::path::Path) -> String {
     let mut out = String::new();
     for (name, r) in results.failed() {
         out.push_str(&format!(
@@ -174,7 +174,7 @@ pub fn failures(results: &Results, logs_dir: &std::path::Path) -> String {
 }
 
 /// The `services` table.
-pub fn services(services: &[Service]) -> String {
+pub(crate) fn services(services: &[Service]) -> String {
     let rows: Vec<Vec<String>> = services
         .iter()
         .map(|s| {
@@ -198,7 +198,7 @@ pub fn services(services: &[Service]) -> String {
 }
 
 /// One line per manifest: `patched` or `unchanged`.
-pub fn patched(changes: &[crate::patch::FileChange]) -> String {
+pub(crate) fn patched(changes: &[crate::patch::FileChange]) -> String {
     changes
         .iter()
         .map(|c| {
@@ -213,7 +213,7 @@ pub fn patched(changes: &[crate::patch::FileChange]) -> String {
 }
 
 /// A release: what happened to each service's tag.
-pub fn release(record: &crate::push::release::Record) -> String {
+pub(crate) fn release(record: &crate::push::release::Record) -> String {
     use crate::push::release::Action;
     let rows: Vec<Vec<String>> = record
         .services
@@ -238,7 +238,7 @@ pub fn release(record: &crate::push::release::Record) -> String {
 }
 
 /// The plan as a table in build order, then a one-line count.
-pub fn plan(report: &PlanReport) -> String {
+pub(crate) fn plan(report: &PlanReport) -> String {
     let rows: Vec<Vec<String>> = report
         .services
         .iter()

@@ -7,11 +7,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-pub const SCHEMA: u32 = 1;
+pub(crate) const SCHEMA: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Status {
+pub(crate) enum Status {
     Built,
     Cached,
     Failed,
@@ -19,68 +19,68 @@ pub enum Status {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ServiceResult {
-    pub status: Status,
-    pub repository: String,
-    pub digest: Option<String>,
-    pub tags: Vec<String>,
-    pub input_digest: String,
-    pub duration_ms: u64,
-    pub error: Option<String>,
+pub(crate) struct ServiceResult {
+    pub(crate) status: Status,
+    pub(crate) repository: String,
+    pub(crate) digest: Option<String>,
+    pub(crate) tags: Vec<String>,
+    pub(crate) input_digest: String,
+    pub(crate) duration_ms: u64,
+    pub(crate) error: Option<String>,
     /// Why the service was built or taken from the cache (`plan`'s reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub(crate) reason: Option<String>,
     /// The local image ID, when this run built the image.
     #[serde(skip)]
-    pub image_id: Option<String>,
+    pub(crate) image_id: Option<String>,
     /// The last lines of the build log, for a failure message.
     #[serde(skip)]
-    pub log_tail: Vec<String>,
+    pub(crate) log_tail: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct GitSummary {
-    pub sha: Option<String>,
-    pub dirty: bool,
+pub(crate) struct GitSummary {
+    pub(crate) sha: Option<String>,
+    pub(crate) dirty: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ManifestResult {
-    pub path: String,
-    pub changed: bool,
+pub(crate) struct ManifestResult {
+    pub(crate) path: String,
+    pub(crate) changed: bool,
 }
 
 /// What `pipeline plan` prints.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlanReport {
+pub(crate) struct PlanReport {
     /// The registry looked up; none with `--offline`.
-    pub registry: Option<String>,
+    pub(crate) registry: Option<String>,
     /// Whether the registry was asked (false: `--offline` or `--force`).
-    pub checked: bool,
+    pub(crate) checked: bool,
     /// In build order.
-    pub services: Vec<PlannedService>,
+    pub(crate) services: Vec<PlannedService>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct PlannedService {
-    pub order: usize,
-    pub name: String,
+pub(crate) struct PlannedService {
+    pub(crate) order: usize,
+    pub(crate) name: String,
     /// `build` when true, `cached` otherwise.
     #[serde(serialize_with = "state")]
     #[serde(rename = "state")]
-    pub build: bool,
-    pub reason: String,
+    pub(crate) build: bool,
+    pub(crate) reason: String,
     /// Why the run will fail this service before building it, if it will.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
+    pub(crate) problem: Option<String>,
     /// The typed decision behind `state`, `reason` and `problem`.
-    pub decision: crate::plan::resolve::Action,
-    pub input_digest: String,
-    pub tags: Vec<String>,
-    pub requires: Vec<String>,
+    pub(crate) decision: crate::plan::resolve::Action,
+    pub(crate) input_digest: String,
+    pub(crate) tags: Vec<String>,
+    pub(crate) requires: Vec<String>,
     /// Files the build sees, and the size of the tar stream sent to the engine.
-    pub context_files: usize,
-    pub context_bytes: u64,
+    pub(crate) context_files: usize,
+    pub(crate) context_bytes: u64,
 }
 
 fn state<S: serde::Serializer>(build: &bool, s: S) -> Result<S::Ok, S::Error> {
@@ -88,40 +88,40 @@ fn state<S: serde::Serializer>(build: &bool, s: S) -> Result<S::Ok, S::Error> {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Results {
-    pub schema: u32,
-    pub git: GitSummary,
-    pub registry: Option<String>,
-    pub services: BTreeMap<String, ServiceResult>,
-    pub manifests: Vec<ManifestResult>,
+pub(crate) struct Results {
+    pub(crate) schema: u32,
+    pub(crate) git: GitSummary,
+    pub(crate) registry: Option<String>,
+    pub(crate) services: BTreeMap<String, ServiceResult>,
+    pub(crate) manifests: Vec<ManifestResult>,
 }
 
 impl Results {
-    pub fn failed(&self) -> impl Iterator<Item = (&String, &ServiceResult)> {
+    pub(crate) fn failed(&self) -> impl Iterator<Item = (&String, &ServiceResult)> {
         self.services
             .iter()
             .filter(|(_, r)| r.status == Status::Failed)
     }
 
-    pub fn all_succeeded(&self) -> bool {
+    pub(crate) fn all_succeeded(&self) -> bool {
         self.services
             .values()
             .all(|r| matches!(r.status, Status::Built | Status::Cached))
     }
 
-    pub fn to_json(&self) -> String {
+    pub(crate) fn to_json(&self) -> String {
         serde_json::to_string_pretty(self).expect("results serialize") + "\n"
     }
 
     /// Writes the file atomically: a temp file in the same folder, renamed.
-    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+    pub(crate) fn write(&self, path: &Path) -> std::io::Result<()> {
         write_atomic(path, self.to_json().as_bytes())
     }
 }
 
 /// Replaces `path` with `bytes` atomically (temp file in the same folder,
 /// then rename), creating the folder when needed.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

@@ -160,7 +160,10 @@ fn executed_run() -> Vec<Event> {
             | Event::Pushed { service, .. }
             | Event::Tagged { service, .. }
             | Event::Finished { service, .. } => Some(service.clone()),
-            Event::Queued { .. } | Event::Hashed { .. } | Event::Patched { .. } => None,
+            Event::Queued { .. }
+            | Event::Hashed { .. }
+            | Event::Note { .. }
+            | Event::Patched { .. } => None,
         }
     };
     let rank = |e: &Event| match (e, service(e)) {

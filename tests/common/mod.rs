@@ -70,7 +70,13 @@ impl Repo {
     }
 
     /// `pipeline.yaml` with ECR (moto) and the local registry, plus `extra`.
+    /// `RUN` steps get the host network: the stack's engine runs with
+    /// `--bridge=none`, where BuildKit finds no default network.
     pub fn config(&self, extra: &str) -> &Repo {
+        let extra = match extra.contains("build:\n") {
+            true => extra.replacen("build:\n", "build:\n  network: host\n", 1),
+            false => format!("{extra}build:\n  network: host\n"),
+        };
         self.file(
             "pipeline.yaml",
             &format!(

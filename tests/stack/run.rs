@@ -397,7 +397,7 @@ fn a_plain_registry_uses_the_docker_config_login() {
     r.file(
         "pipeline.yaml",
         &format!(
-            "version: 1\nregistry:\n  host: {}\n  repository_prefix: {}\ntags: [latest]\n",
+            "version: 1\nregistry:\n  host: {}\n  repository_prefix: {}\ntags: [latest]\nbuild:\n  network: host\n",
             registry(),
             r.prefix
         ),

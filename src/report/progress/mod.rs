@@ -15,8 +15,8 @@
 mod plain;
 mod tty;
 
-pub use plain::Plain;
-pub use tty::Tty;
+pub(crate) use plain::Plain;
+pub(crate) use tty::Tty;
 
 use crate::report::render::short_digest;
 use crate::report::{ServiceResult, Status};

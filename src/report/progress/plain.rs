@@ -16,7 +16,7 @@ const HELD_LINES: usize = 2000;
 const RUN: &str = "pipeline";
 
 /// One line per event.
-pub struct Plain {
+pub(crate) struct Plain {
     start: Instant,
     width: usize,
     out: Mutex<Box<dyn Write + Send>>,
@@ -35,7 +35,7 @@ struct Held {
 }
 
 impl Plain {
-    pub fn new(names: &[&str], github: bool, out: Box<dyn Write + Send>) -> Plain {
+    pub(crate) fn new(names: &[&str], github: bool, out: Box<dyn Write + Send>) -> Plain {
         Plain {
             start: Instant::now(),
             width: names
@@ -51,7 +51,8 @@ impl Plain {
     }
 
     /// A reporter whose clock always reads zero, for tests.
-    pub fn frozen(names: &[&str], github: bool, out: Box<dyn Write + Send>) -> Plain {
+    #[cfg(test)]
+    pub(crate) fn frozen(names: &[&str], github: bool, out: Box<dyn Write + Send>) -> Plain {
         Plain {
             clock: |_| 0.0,
             ..Plain::new(names, github, out)
@@ -84,6 +85,7 @@ impl Reporter for Plain {
             Event::Hashed { files, millis } => {
                 self.line(RUN, &format!("hashed {files} files in {millis} ms"))
             }
+            Event::Note { text } => self.line(RUN, &text),
             Event::Stage { service, stage } => self.line(&service, stage.name()),
             Event::Step {
                 service,

@@ -10,7 +10,7 @@ use super::outcome;
 use crate::report::{Event, Reporter, Status};
 
 /// Live bars on a terminal.
-pub struct Tty {
+pub(crate) struct Tty {
     multi: MultiProgress,
     /// Print build output lines above the bars.
     verbose: bool,
@@ -43,7 +43,7 @@ impl Line {
 }
 
 impl Tty {
-    pub fn new(verbose: bool) -> Tty {
+    pub(crate) fn new(verbose: bool) -> Tty {
         if std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty()) {
             console::set_colors_enabled_stderr(false);
         }
@@ -101,6 +101,9 @@ impl Reporter for Tty {
                     );
                 }
                 self.overall.set_length(services.len() as u64);
+            }
+            Event::Note { text } => {
+                let _ = self.multi.println(text);
             }
             Event::Hashed { files, millis } => {
                 let _ = self
