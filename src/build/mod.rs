@@ -161,7 +161,7 @@ pub(crate) fn unsupported(step: &Step, builder: Kind, frontend: &Frontend) -> Op
             let uses = dockerfile.features();
             let first = uses.first()?;
             Some(format!(
-                "{path}:{}: {} needs BuildKit, and this service builds with the classic builder{}; set `builder: buildkit` (or `auto`, with an engine that offers BuildKit)",
+                "{path}:{} uses {}, which needs BuildKit, and this service builds with the classic builder{}; set `builder: buildkit` (or `auto`, with an engine that offers BuildKit)",
                 first.line,
                 first.feature,
                 match uses.len() {
@@ -186,7 +186,7 @@ pub(crate) fn unsupported(step: &Step, builder: Kind, frontend: &Frontend) -> Op
                 _ => "this engine's built-in frontend lacks it".to_string(),
             };
             Some(format!(
-                "{path}:{}: {} needs {since} or later, and {builtin}; add `# syntax=docker/dockerfile:{}` as the Dockerfile's first line (with an engine that can pull that image) or use a newer engine",
+                "{path}:{} uses {}, which needs {since} or later, and {builtin}; add `# syntax=docker/dockerfile:{}` as the Dockerfile's first line (with an engine that can pull that image) or use a newer engine",
                 first.line,
                 first.feature,
                 first

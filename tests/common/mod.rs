@@ -72,10 +72,19 @@ impl Repo {
     /// `pipeline.yaml` with ECR (moto) and the local registry, plus `extra`.
     /// `RUN` steps get the host network: the stack's engine runs with
     /// `--bridge=none`, where BuildKit finds no default network.
+    ///
+    /// `PIPELINE_TEST_BUILDER=classic` runs every test that does not choose
+    /// a builder itself on the classic builder (scripts/test does both).
     pub fn config(&self, extra: &str) -> &Repo {
+        let mut build = "build:\n  network: host\n".to_string();
+        if let Ok(builder) = std::env::var("PIPELINE_TEST_BUILDER")
+            && !extra.contains("builder:")
+        {
+            build.push_str(&format!("  builder: {builder}\n"));
+        }
         let extra = match extra.contains("build:\n") {
-            true => extra.replacen("build:\n", "build:\n  network: host\n", 1),
-            false => format!("{extra}build:\n  network: host\n"),
+            true => extra.replacen("build:\n", &build, 1),
+            false => format!("{extra}{build}"),
         };
         self.file(
             "pipeline.yaml",

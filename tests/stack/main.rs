@@ -7,6 +7,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod buildkit;
 mod incremental;
 mod patch;
 mod release;
