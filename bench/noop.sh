@@ -26,6 +26,8 @@ export DOCKER_BUILDKIT=0 CI=true
 repo=$work/repo
 python3 ../shared/bench/gen-monorepo.py "$repo" --services "$services" --registry "$PIPELINE_TEST_REGISTRY" >/dev/null
 sed -i "s#repository_prefix: .*#repository_prefix: bench-noop-$(date +%s%N)/#" "$repo/pipeline.yaml"
+# The bench engine runs with --bridge=none: RUN steps use the host network.
+sed -i 's/^build:$/build:\n  network: host/' "$repo/pipeline.yaml"
 (cd "$repo" && git -c user.email=b@b -c user.name=b commit -qam prefix)
 
 

@@ -156,33 +156,39 @@ fn chmod_platform_arguments_and_from_platform_build() {
 }
 
 #[test]
-fn a_dockerfile_ignore_file_replaces_the_context_one() {
-    let r = Repo::new("bk-ignore");
-    r.file(
-        "services/app/Dockerfile",
-        "FROM local/busybox:1\nCOPY . /app/\n",
-    )
-    .file("services/app/Dockerfile.dockerignore", "secret.env\n")
-    .file("services/app/.dockerignore", "kept.txt\n")
-    .file("services/app/secret.env", "TOKEN=1\n")
-    .file("services/app/kept.txt", "kept\n");
-    buildkit(&r, "");
-    r.commit();
-    r.pipeline().args(["run"]).expect(0);
-    let files = run_in(&r, "app", "ls /app");
-    assert!(!files.contains("secret.env"), "{files}");
-    assert!(
-        files.contains("kept.txt"),
-        "the context's .dockerignore does not apply: {files}"
-    );
-    let before = r.digest("app");
-    // The excluded file is not an input: editing it rebuilds nothing.
-    r.file("services/app/secret.env", "TOKEN=2\n");
-    let out = r.pipeline().args(["plan", "--output", "json"]).expect(0);
-    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    assert_eq!(plan["services"][0]["state"], "cached", "{}", out.stdout);
-    r.pipeline().args(["run"]).expect(0);
-    assert_eq!(r.digest("app"), before);
+fn a_dockerfile_ignore_file_replaces_the_context_one_with_either_builder() {
+    for builder in ["buildkit", "classic"] {
+        let r = Repo::new(&format!("ignore-{builder}"));
+        r.file(
+            "services/app/Dockerfile",
+            "FROM local/busybox:1\nCOPY . /app/\n",
+        )
+        .file("services/app/Dockerfile.dockerignore", "secret.env\n")
+        .file("services/app/.dockerignore", "kept.txt\n")
+        .file("services/app/secret.env", "TOKEN=1\n")
+        .file("services/app/kept.txt", "kept\n")
+        .config(&format!("build:\n  builder: {builder}\n"));
+        r.commit();
+        r.pipeline().args(["run"]).expect(0);
+        let files = run_in(&r, "app", "ls -a /app");
+        assert!(!files.contains("secret.env"), "{builder}: {files}");
+        assert!(
+            files.contains("kept.txt"),
+            "{builder}: the context's .dockerignore does not apply: {files}"
+        );
+        let before = r.digest("app");
+        // The excluded file is not an input: editing it rebuilds nothing.
+        r.file("services/app/secret.env", "TOKEN=2\n");
+        let out = r.pipeline().args(["plan", "--output", "json"]).expect(0);
+        let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(
+            plan["services"][0]["state"], "cached",
+            "{builder}: {}",
+            out.stdout
+        );
+        r.pipeline().args(["run"]).expect(0);
+        assert_eq!(r.digest("app"), before, "{builder}");
+    }
 }
 
 #[test]
@@ -265,4 +271,55 @@ fn the_network_setting_reaches_run_steps() {
     r.commit();
     r.pipeline().args(["run"]).expect(0);
     assert_eq!(run_in(&r, "app", "cat /nets"), "lo");
+}
+
+#[test]
+fn doctor_names_the_builder_and_the_secrets_each_dockerfile_needs() {
+    let r = Repo::new("bk-doctor");
+    r.file(
+        "services/web/Dockerfile",
+        "FROM local/busybox:1\nRUN --mount=type=secret,id=npmrc,required true\nRUN --mount=type=secret,id=aws true\n",
+    )
+    .config("services:\n  web:\n    secrets:\n      npmrc: { env: PIPELINE_TEST_NPM_TOKEN }\n");
+    r.commit();
+    let out = r
+        .pipeline()
+        .args(["doctor"])
+        .env_remove("PIPELINE_TEST_NPM_TOKEN")
+        .expect(1);
+    let line = |name: &str| {
+        out.stdout
+            .lines()
+            .find(|l| l.contains(name))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(line("builder").starts_with("ok"), "{}", out.stdout);
+    assert!(
+        line("builder").contains("BuildKit (Docker 20.10"),
+        "{}",
+        out.stdout
+    );
+    let secrets = line("secrets");
+    assert!(secrets.starts_with("FAIL"), "{}", out.stdout);
+    assert!(
+        secrets.contains("services/web/Dockerfile:3 mounts secret `aws`"),
+        "{secrets}"
+    );
+    assert!(
+        secrets.contains("`PIPELINE_TEST_NPM_TOKEN` is not set"),
+        "{secrets}"
+    );
+    let out = r
+        .pipeline()
+        .args(["doctor"])
+        .env("PIPELINE_TEST_NPM_TOKEN", "x")
+        .output();
+    assert!(
+        out.stdout
+            .lines()
+            .any(|l| l.starts_with("FAIL") && l.contains("`aws`") && !l.contains("NPM")),
+        "{}",
+        out.stdout
+    );
 }

@@ -491,6 +491,8 @@ fn doctor_checks_everything_and_names_the_fix() {
         "config",
         "git",
         "docker engine",
+        "builder",
+        "secrets",
         "aws",
         "ecr",
         "registry",
