@@ -98,6 +98,9 @@ enum Command {
         /// Write nothing: print a unified diff of what would change, exit 1 if anything would.
         #[arg(long)]
         check: bool,
+        /// A patch warning (an image left unpinned, a chart that never reads the digest) is exit 1, and nothing is written.
+        #[arg(long)]
+        strict: bool,
     },
     /// Add tag VERSION to every service's tested image, inside the registry: no build, no pull.
     #[command(
@@ -121,6 +124,9 @@ enum Command {
         /// Then pin the configured manifests to repository:VERSION@digest.
         #[arg(long)]
         patch: bool,
+        /// With --patch: a patch warning is exit 1, and nothing is tagged or written.
+        #[arg(long, requires = "patch")]
+        strict: bool,
     },
     /// Write a commented pipeline.yaml for the services, overlays and values files found here.
     #[command(after_help = "Example:\n  pipeline init && pipeline plan --offline")]
@@ -207,6 +213,7 @@ pub(crate) struct ReleaseOptions {
     pub(crate) force: bool,
     pub(crate) only: Vec<String>,
     pub(crate) patch: bool,
+    pub(crate) strict: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -216,6 +223,7 @@ pub(crate) enum Cmd {
     Patch {
         results: Option<PathBuf>,
         check: bool,
+        strict: bool,
     },
     Release(ReleaseOptions),
     Init,
@@ -283,7 +291,15 @@ pub(crate) fn parse() -> Result<Invocation, i32> {
             force,
             results,
         }),
-        Command::Patch { results, check } => Cmd::Patch { results, check },
+        Command::Patch {
+            results,
+            check,
+            strict,
+        } => Cmd::Patch {
+            results,
+            check,
+            strict,
+        },
         Command::Release {
             version,
             results,
@@ -291,6 +307,7 @@ pub(crate) fn parse() -> Result<Invocation, i32> {
             force,
             only,
             patch,
+            strict,
         } => Cmd::Release(ReleaseOptions {
             version,
             results,
@@ -298,6 +315,7 @@ pub(crate) fn parse() -> Result<Invocation, i32> {
             force,
             only,
             patch,
+            strict,
         }),
         Command::Init => Cmd::Init,
         Command::Doctor => Cmd::Doctor,

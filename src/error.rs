@@ -30,6 +30,11 @@ pub(crate) enum Error {
     /// `doctor` found problems; each was printed with its fix.
     #[error("{0} check(s) failed")]
     Checks(usize),
+    /// `--strict` (or `manifests.strict`) and the patch warned.
+    #[error(
+        "{0} patch warning(s), and manifests.strict (or --strict) makes them errors; nothing was patched"
+    )]
+    Warnings(usize),
     /// `patch --check` found manifests that would change.
     #[error("{0} manifest(s) are not pinned to the results (run `pipeline patch`)")]
     Drift(usize),
@@ -46,7 +51,11 @@ pub(crate) enum Error {
 impl Error {
     pub(crate) fn exit_code(&self) -> i32 {
         match self {
-            Error::Failed(_) | Error::Drift(_) | Error::Checks(_) | Error::Unpatched(_) => 1,
+            Error::Failed(_)
+            | Error::Drift(_)
+            | Error::Checks(_)
+            | Error::Unpatched(_)
+            | Error::Warnings(_) => 1,
             Error::Usage(_)
             | Error::Config(_)
             | Error::Plan(_)

@@ -166,3 +166,22 @@ fn plan_as_json() {
     assert_eq!(plan["services"][0]["decision"]["in"], "last_results");
     insta::assert_snapshot!("plan_json_base_in_last_results", out.stdout);
 }
+
+#[test]
+fn two_services_with_one_repository_are_a_config_error_naming_both() {
+    let r = Repo::new("same-repository");
+    r.file(
+        "pipeline.yaml",
+        "version: 1\nregistry:\n  host: 127.0.0.1:5999\n  repository_prefix: shop/\nservices:\n  checkout:\n    repository: shop/cart\n",
+    )
+    .file("services/cart/Dockerfile", "FROM scratch\n")
+    .file("services/checkout/Dockerfile", "FROM scratch\n");
+    let out = r.pipeline().args(["plan", "--offline"]).expect(2);
+    assert!(
+        out.stderr.contains(
+            "pipeline.yaml:7:17: services `cart` and `checkout` both push to repository `shop/cart`"
+        ),
+        "{}",
+        out.stderr
+    );
+}

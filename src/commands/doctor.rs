@@ -184,11 +184,41 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
                 .iter()
                 .map(|s| {
                     let uri = format!("{host}/{}", s.repository);
-                    Pinned::placeholder(&s.name, &s.repository, uri, "doctor".into())
+                    Pinned::placeholder(
+                        &s.name,
+                        &s.repository,
+                        uri,
+                        "doctor".into(),
+                        "in-doctor".into(),
+                    )
                 })
                 .collect();
-            match patch::compute(config, &pins) {
-                Ok(changes) => Check::Pass(format!("{} files can be patched", changes.len())),
+            let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
+            match patch::compute(config, &pins, &names) {
+                Ok(changes) => {
+                    let warnings: Vec<String> = changes
+                        .iter()
+                        .flat_map(|c| {
+                            c.report
+                                .warnings
+                                .iter()
+                                .map(move |w| format!("{}: {w}", c.path))
+                        })
+                        .collect();
+                    match (warnings.is_empty(), config.manifests.strict) {
+                        (true, _) => Check::Pass(format!("{} files can be patched", changes.len())),
+                        (false, false) => Check::Pass(format!(
+                            "{} files can be patched, with {} warning(s): {}",
+                            changes.len(),
+                            warnings.len(),
+                            warnings.join("; ")
+                        )),
+                        (false, true) => fail(
+                            warnings.join("; "),
+                            "manifests.strict is set: fix what each warning names",
+                        ),
+                    }
+                }
                 Err(e) => fail(
                     e.to_string(),
                     "fix the file, or manifests: in pipeline.yaml",

@@ -49,9 +49,18 @@ pub(crate) async fn execute(invocation: Invocation) -> Result<(), Error> {
         Cmd::Run(options) => run::command(globals, &config, &services, options).await,
         Cmd::Plan(options) => plan::command(globals, &config, &services, options).await,
         Cmd::Release(options) => release::command(globals, &config, &services, options).await,
-        Cmd::Patch { results, check } => {
-            patch::command(globals, &config, &services, results.as_deref(), *check)
-        }
+        Cmd::Patch {
+            results,
+            check,
+            strict,
+        } => patch::command(
+            globals,
+            &config,
+            &services,
+            results.as_deref(),
+            *check,
+            *strict,
+        ),
         Cmd::Build {
             services: names,
             jobs,
@@ -227,6 +236,7 @@ fn pins(services: &[Service], results: &Results) -> Vec<Pinned> {
                 uri: r.repository.clone(),
                 digest: r.digest.clone()?,
                 tag: crate::patch::pinned_tag(&r.tags)?,
+                content_tag: r.tags.first()?.clone(),
             })
         })
         .collect()
@@ -238,8 +248,37 @@ fn manifest_results(changes: &[FileChange]) -> Vec<ManifestResult> {
         .map(|c| ManifestResult {
             path: c.path.clone(),
             changed: c.changed(),
+            pinned: c.report.pinned.keys().cloned().collect(),
+            not_deployed: c.report.not_deployed.clone(),
+            warnings: c.report.warnings.clone(),
         })
         .collect()
+}
+
+/// Every discovered service's name.
+fn names(services: &[Service]) -> Vec<&str> {
+    services.iter().map(|s| s.name.as_str()).collect()
+}
+
+/// With `strict` (`manifests.strict`, `--strict`), a patch warning is an
+/// error: the warnings are printed and nothing is written.
+fn refuse_warnings(strict: bool, changes: &[FileChange]) -> Result<(), Error> {
+    let warnings: Vec<String> = changes
+        .iter()
+        .flat_map(|c| {
+            c.report
+                .warnings
+                .iter()
+                .map(move |w| format!("{}: {w}", c.path))
+        })
+        .collect();
+    if !strict || warnings.is_empty() {
+        return Ok(());
+    }
+    for w in &warnings {
+        eprintln!("warning: {w}");
+    }
+    Err(Error::Warnings(warnings.len()))
 }
 
 fn load_results(path: &Path) -> Result<Results, Error> {

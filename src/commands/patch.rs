@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::{load_results, manifest_results, pins, results_path, stdout};
+use super::{load_results, manifest_results, names, pins, refuse_warnings, results_path, stdout};
 use crate::cli::{Globals, Output};
 use crate::config::Config;
 use crate::discover::Service;
@@ -19,6 +19,7 @@ pub(super) fn command(
     services: &[Service],
     results: Option<&Path>,
     check: bool,
+    strict: bool,
 ) -> Result<(), Error> {
     let path = results_path(config, results);
     let mut results = load_results(&path)?;
@@ -45,7 +46,8 @@ pub(super) fn command(
         );
         return Err(Error::Failed(unfinished.len()));
     }
-    let changes = patch::compute(config, &pins(services, &results))?;
+    let changes = patch::compute(config, &pins(services, &results), &names(services))?;
+    refuse_warnings(strict || config.manifests.strict, &changes)?;
     let drifted: Vec<&FileChange> = changes.iter().filter(|c| c.changed()).collect();
     if check {
         if globals.output == Output::Json {

@@ -3,7 +3,7 @@
 
 use oci_registry::Registry;
 
-use super::{load_results, results_path, state_dir, stdout};
+use super::{load_results, names, refuse_warnings, results_path, state_dir, stdout};
 use crate::cli::{Globals, Output, ReleaseOptions};
 use crate::config::{Config, Pin};
 use crate::discover::Service;
@@ -100,9 +100,18 @@ pub(super) async fn command(
         // The manifests must take the release before anything is tagged.
         let placeholders: Vec<Pinned> = candidates
             .iter()
-            .map(|c| Pinned::placeholder(&c.service, &c.repository, c.uri.clone(), version.into()))
+            .map(|c| {
+                Pinned::placeholder(
+                    &c.service,
+                    &c.repository,
+                    c.uri.clone(),
+                    version.into(),
+                    version.into(),
+                )
+            })
             .collect();
-        patch::compute(&pinned_config, &placeholders)?;
+        let changes = patch::compute(&pinned_config, &placeholders, &names(services))?;
+        refuse_warnings(options.strict || config.manifests.strict, &changes)?;
     }
     let outcome = match release::release(&registry, version, &candidates, options.force).await {
         Ok(outcome) => outcome,
@@ -155,10 +164,11 @@ pub(super) async fn command(
                     uri: r.repository.clone(),
                     digest: r.digest.clone(),
                     tag: version.to_string(),
+                    content_tag: version.to_string(),
                 })
             })
             .collect();
-        changes = patch::compute(&pinned_config, &pins)
+        changes = patch::compute(&pinned_config, &pins, &names(services))
             .and_then(|changes| patch::write(&changes).map(|()| changes))
             .map_err(Error::Unpatched)?;
     }

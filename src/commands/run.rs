@@ -7,8 +7,8 @@ use std::time::Instant;
 use oci_registry::Registry;
 
 use super::{
-    announce, builders, connect_engine, execute_plan, finish, make_plan, manifest_results, pins,
-    reporter, results_path, secrets, state_dir,
+    announce, builders, connect_engine, execute_plan, finish, make_plan, manifest_results, names,
+    pins, refuse_warnings, reporter, results_path, secrets, state_dir,
 };
 use crate::cli::{Globals, RunOptions};
 use crate::config::Config;
@@ -64,10 +64,13 @@ pub(super) async fn command(
                     repository,
                     format!("{}/{repository}", connection.host),
                     tag,
+                    s.content_tag.clone(),
                 )
             })
             .collect();
-        patch::compute(config, &placeholders)?;
+        let changes = patch::compute(config, &placeholders, &names(services))?;
+        // With manifests.strict, what would warn after the run stops it now.
+        refuse_warnings(config.manifests.strict, &changes)?;
     }
     let reporter = reporter(globals, &plan);
     announce(reporter.as_ref(), &plan);
@@ -127,7 +130,7 @@ pub(super) async fn command(
     let mut results = execute_plan(&executor, decided, registry_host).await?;
     // Manifests change only when every selected service succeeded.
     let patched = if patching && results.all_succeeded() {
-        let changes = patch::compute(config, &pins(services, &results))
+        let changes = patch::compute(config, &pins(services, &results), &names(services))
             .and_then(|changes| patch::write(&changes).map(|()| changes));
         match changes {
             Ok(changes) => {
@@ -135,6 +138,7 @@ pub(super) async fn command(
                     reporter.event(Event::Patched {
                         path: c.path.clone(),
                         changed: c.changed(),
+                        report: Box::new(c.report.clone()),
                     });
                 }
                 results.manifests = manifest_results(&changes);

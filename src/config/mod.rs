@@ -318,6 +318,9 @@ pub(crate) struct ManifestSettings {
     pub(crate) raw: Vec<At<String>>,
     #[serde(default)]
     pub(crate) pin: Pin,
+    /// A patch warning fails the run (exit 1), as `patch --strict` does.
+    #[serde(default)]
+    pub(crate) strict: bool,
 }
 
 impl ManifestSettings {

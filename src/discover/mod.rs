@@ -96,6 +96,7 @@ pub(crate) fn discover(config: &Config) -> Result<Vec<Service>, ConfigError> {
         services.push(resolve(config, &services_dir, &name, loc, settings)?);
     }
     check_requires(config, &services)?;
+    check_repositories(config, &services)?;
     check_manifest_services(config, &services)?;
     Ok(services)
 }
@@ -314,6 +315,34 @@ fn is_repository_component(s: &str) -> bool {
         })
 }
 
+/// No two services share a repository: their images would overwrite each
+/// other's tags, and every manifest image of that repository would be pinned
+/// to one of the two.
+fn check_repositories(config: &Config, services: &[Service]) -> Result<(), ConfigError> {
+    let mut seen: BTreeMap<&str, &Service> = BTreeMap::new();
+    for s in services {
+        if let Some(first) = seen.insert(&s.repository, s) {
+            let loc = |name: &str| {
+                config
+                    .services
+                    .get(name)
+                    .map(|c| c.value.repository.as_ref().map(|r| r.loc).unwrap_or(c.loc))
+            };
+            let at = loc(&s.name)
+                .or_else(|| loc(&first.name))
+                .unwrap_or_default();
+            return Err(config.error(
+                at,
+                format!(
+                    "services `{}` and `{}` both push to repository `{}`; give one of them another `repository:`",
+                    first.name, s.name, s.repository
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Every `requires` names a service, and they form no cycle.
 fn check_requires(config: &Config, services: &[Service]) -> Result<(), ConfigError> {
     let by_name: BTreeMap<&str, &Service> = services.iter().map(|s| (s.name.as_str(), s)).collect();
@@ -527,6 +556,22 @@ mod tests {
         }
         r.discover(&format!("{HEAD}manifests:\n  raw: [\"k8s/**/*.yaml\"]\n"))
             .unwrap();
+    }
+
+    #[test]
+    fn two_services_may_not_share_a_repository() {
+        let r = Repo::new("same-repo");
+        r.file("services/a/Dockerfile", "FROM scratch\n")
+            .file("services/b/Dockerfile", "FROM scratch\n");
+        let e = r
+            .discover(&format!("{HEAD}services:\n  b:\n    repository: shop/a\n"))
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("services `a` and `b` both push to repository `shop/a`"),
+            "{e}"
+        );
+        assert_eq!(e.loc.map(|l| l.line), Some(7), "{e}");
     }
 
     #[test]

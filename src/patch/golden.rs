@@ -155,8 +155,32 @@ fn pins(only: Option<&[&str]>) -> Vec<Pinned> {
             uri: format!("{REGISTRY}/shop/{service}"),
             digest: digest.to_string(),
             tag: TAG.into(),
+            content_tag: format!("in-{service}"),
         })
         .collect()
+}
+
+/// The Helm patch of `text` for an entry with `image_path` and `services`,
+/// with no chart beside it.
+fn helm(
+    text: &str,
+    image_path: &str,
+    services: Option<&[String]>,
+    pins: &[Pinned],
+    pin: Pin,
+    rel: &str,
+) -> Result<String, patch::PatchError> {
+    let at = |value: &str| crate::config::At {
+        value: value.to_string(),
+        loc: Default::default(),
+    };
+    let target = crate::config::HelmTarget {
+        values: at(rel),
+        image_path: at(image_path),
+        services: services.map(|s| s.iter().map(|v| at(v)).collect()),
+    };
+    let all: Vec<&str> = SERVICES.iter().map(|(s, _)| *s).collect();
+    patch::helm::patch(text, &target, pins, pin, rel, None, &all).map(|(text, _)| text)
 }
 
 fn reference(p: &Pinned, pin: Pin) -> String {
@@ -633,9 +657,8 @@ fn kustomize_golden() {
         let label = format!("kustomize/{name}");
         let pins = pins(only);
         let input = read(&dir.join("kustomization.yaml"));
-        let mut used = Vec::new();
-        patch::overlay_images(&dir, &dir, &mut used, 0).unwrap();
-        let out = match patch::kustomization(&input, &pins, pin, &used) {
+        let used = patch::kustomize::inputs(&dir, &dir).unwrap();
+        let out = match patch::kustomize::patch(&input, &pins, pin, &used).map(|(t, _)| t) {
             Ok(out) => out,
             Err(e) => {
                 failures.push(format!("{label}: patch failed: {e}"));
@@ -644,7 +667,7 @@ fn kustomize_golden() {
         };
         check_expected(&dir.join("expected.yaml"), &out, &mut failures);
         check_line_diff(&label, &input, &out, &pins, true, &mut failures);
-        match patch::kustomization(&out, &pins, pin, &used) {
+        match patch::kustomize::patch(&out, &pins, pin, &used).map(|(t, _)| t) {
             Ok(again) if again == out => {}
             Ok(again) => failures.push(format!(
                 "{label}: a second patch changes the output\n{}",
@@ -692,7 +715,7 @@ fn helm_golden() {
         let pins = pins(Some(services));
         let services: Vec<String> = services.iter().map(|s| s.to_string()).collect();
         let input = read(&dir.join(format!("{name}.yaml")));
-        let out = match patch::helm(&input, image_path, Some(&services), &pins, pin, &rel) {
+        let out = match helm(&input, image_path, Some(&services), &pins, pin, &rel) {
             Ok(out) => out,
             Err(e) => {
                 failures.push(format!("{label}: patch failed: {e}"));
@@ -705,7 +728,7 @@ fn helm_golden() {
             &mut failures,
         );
         check_line_diff(&label, &input, &out, &pins, false, &mut failures);
-        match patch::helm(&out, image_path, Some(&services), &pins, pin, &rel) {
+        match helm(&out, image_path, Some(&services), &pins, pin, &rel) {
             Ok(again) if again == out => {}
             Ok(again) => failures.push(format!(
                 "{label}: a second patch changes the output\n{}",
@@ -730,10 +753,10 @@ fn helm_golden() {
 #[test]
 fn helm_missing_path_is_an_error_naming_file_and_path() {
     // `nested.yaml` has no `frontend.image`.
-    let err = patch::helm(
+    let err = helm(
         &read(&golden().join("helm/nested.yaml")),
         "{service}.image",
-        None,
+        Some(&["orders".to_string(), "frontend".to_string()]),
         &pins(Some(&["orders", "frontend"])),
         Pin::Digest,
         "charts/shop/values.yaml",
@@ -757,7 +780,7 @@ fn raw_golden() {
         let dir = golden().join("raw");
         let label = format!("raw/{name}");
         let input = read(&dir.join(format!("{name}.yaml")));
-        let out = match patch::raw(&input, &pins, pin) {
+        let out = match patch::raw::patch(&input, &pins, pin).map(|(t, _)| t) {
             Ok(out) => out,
             Err(e) => {
                 failures.push(format!("{label}: patch failed: {e}"));
@@ -770,7 +793,7 @@ fn raw_golden() {
             &mut failures,
         );
         check_line_diff(&label, &input, &out, &pins, false, &mut failures);
-        match patch::raw(&out, &pins, pin) {
+        match patch::raw::patch(&out, &pins, pin).map(|(t, _)| t) {
             Ok(again) if again == out => {}
             Ok(again) => failures.push(format!(
                 "{label}: a second patch changes the output\n{}",

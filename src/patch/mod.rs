@@ -1,6 +1,7 @@
 //! The patch stage: pins the configured manifests (kustomize overlays, Helm
 //! values, raw manifests) to the digests of a run, changing only the bytes of
-//! the values it sets (see `yamledit.rs`).
+//! the values it sets (the `yamledit` crate), and reports per file what was
+//! pinned, how, and what was not (`report`).
 //!
 //! Every file is computed first, from the text on disk to the text to write;
 //! then every changed one is written to a synced temp file beside it (same
@@ -10,14 +11,21 @@
 
 #[cfg(test)]
 mod golden;
+mod helm;
+pub(crate) mod kustomize;
+mod raw;
+mod report;
 
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use yamledit::{Edits, Node, NodeKind, YamlError};
+use yamledit::{Node, NodeKind, YamlError};
 
-use crate::config::{Config, HelmTarget, Pin};
+pub(crate) use kustomize::KUSTOMIZATION_FILES;
+pub(crate) use report::FileReport;
+
+use crate::config::{Config, Pin};
 
 /// One service's image as the manifests should reference it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,19 +39,60 @@ pub(crate) struct Pinned {
     pub(crate) digest: String,
     /// The tag written next to the digest (`pin: tag+digest`, Helm's `tag`).
     pub(crate) tag: String,
+    /// The content tag (`in-…`): the tag a chart that never reads the
+    /// digest gets.
+    pub(crate) content_tag: String,
 }
 
 impl Pinned {
     /// A pin with an all-zero digest: patching with it before a run or a
     /// release shows that every manifest can take the real one.
-    pub(crate) fn placeholder(service: &str, repository: &str, uri: String, tag: String) -> Pinned {
+    pub(crate) fn placeholder(
+        service: &str,
+        repository: &str,
+        uri: String,
+        tag: String,
+        content_tag: String,
+    ) -> Pinned {
         Pinned {
             service: service.to_string(),
             repository: repository.to_string(),
             uri,
             digest: format!("sha256:{}", "0".repeat(64)),
             tag,
+            content_tag,
         }
+    }
+
+    /// The registry host: the URI without `/<repository>`.
+    pub(crate) fn host(&self) -> &str {
+        self.uri
+            .strip_suffix(&self.repository)
+            .and_then(|h| h.strip_suffix('/'))
+            .unwrap_or(&self.uri)
+    }
+
+    /// Whether image `reference`, which this service does not own, looks
+    /// like its image: its last path component is the service's name (the
+    /// service's repository is named otherwise), or its tag names the
+    /// service (`ghcr.io/acme/demo:1.10.0-adservice`, one repository with a
+    /// tag per service).
+    pub(crate) fn looks_like(&self, reference: &str) -> bool {
+        if self.owns(reference) {
+            return false;
+        }
+        let name = image_name(reference);
+        let last = name.rsplit('/').next().unwrap_or(name);
+        let without_digest = reference.split('@').next().unwrap_or(reference);
+        let tag = without_digest
+            .rsplit('/')
+            .next()
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, tag)| tag)
+            .unwrap_or("");
+        last == self.service
+            || tag.split(['-', '_', '.']).any(|word| word == self.service)
+            || tag.ends_with(&format!("-{}", self.service))
     }
 
     /// The whole reference: `uri@digest`, or `uri:tag@digest`.
@@ -84,7 +133,7 @@ pub(crate) fn pinned_tag(tags: &[String]) -> Option<String> {
 }
 
 /// `reference` without `@digest` and `:tag`.
-fn image_name(reference: &str) -> &str {
+pub(crate) fn image_name(reference: &str) -> &str {
     let name = reference.split('@').next().unwrap_or(reference);
     let slash = name.rfind('/').map_or(0, |i| i + 1);
     match name[slash..].find(':') {
@@ -119,6 +168,8 @@ pub(crate) struct FileChange {
     pub(crate) absolute: PathBuf,
     pub(crate) before: String,
     pub(crate) after: String,
+    /// What was pinned here, and what was not.
+    pub(crate) report: FileReport,
 }
 
 impl FileChange {
@@ -139,27 +190,28 @@ impl FileChange {
     }
 }
 
-/// Computes the patch of every configured manifest for `pins`; writes nothing.
-pub(crate) fn compute(config: &Config, pins: &[Pinned]) -> Result<Vec<FileChange>, PatchError> {
+/// Computes the patch of every configured manifest for `pins`; writes
+/// nothing. `all` names every discovered service (a Helm `image_path` that
+/// matches none of them is a typo).
+pub(crate) fn compute(
+    config: &Config,
+    pins: &[Pinned],
+    all: &[&str],
+) -> Result<Vec<FileChange>, PatchError> {
     let pin = config.manifests.pin;
     let mut changes = Vec::new();
     for overlay in &config.manifests.kustomize {
-        let path = kustomization_file(&config.root, &overlay.value)?;
-        let mut used = Vec::new();
-        overlay_images(
-            &config.root,
-            &config.root.join(&overlay.value),
-            &mut used,
-            0,
-        )?;
+        let path = kustomize::file(&config.root, &overlay.value)?;
+        let inputs = kustomize::inputs(&config.root, &config.root.join(&overlay.value))?;
         changes.push(change(&config.root, &path, |text, rel| {
-            kustomization(text, pins, pin, &used).map_err(|e| yaml_error(rel, e))
+            kustomize::patch(text, pins, pin, &inputs).map_err(|e| yaml_error(rel, e))
         })?);
     }
     for target in &config.manifests.helm {
         let path = config.root.join(&target.values.value);
+        let chart = helm::chart(&config.root, &path);
         changes.push(change(&config.root, &path, |text, rel| {
-            helm_values(text, target, pins, pin, rel)
+            helm::patch(text, target, pins, pin, rel, chart.as_ref(), all)
         })?);
     }
     let mut seen = BTreeSet::new();
@@ -177,7 +229,7 @@ pub(crate) fn compute(config: &Config, pins: &[Pinned]) -> Result<Vec<FileChange
         for path in files {
             if seen.insert(path.clone()) {
                 changes.push(change(&config.root, &path, |text, rel| {
-                    raw(text, pins, pin).map_err(|e| yaml_error(rel, e))
+                    raw::patch(text, pins, pin).map_err(|e| yaml_error(rel, e))
                 })?);
             }
         }
@@ -195,7 +247,7 @@ fn yaml_error(path: &str, source: YamlError) -> PatchError {
 fn change(
     root: &Path,
     path: &Path,
-    patch: impl FnOnce(&str, &str) -> Result<String, PatchError>,
+    patch: impl FnOnce(&str, &str) -> Result<(String, FileReport), PatchError>,
 ) -> Result<FileChange, PatchError> {
     let rel = path
         .strip_prefix(root)
@@ -206,31 +258,13 @@ fn change(
         path: rel.clone(),
         source,
     })?;
-    let after = patch(&before, &rel)?;
+    let (after, report) = patch(&before, &rel)?;
     Ok(FileChange {
         path: rel,
         absolute: path.to_path_buf(),
         before,
         after,
-    })
-}
-
-/// The names kustomize accepts for a kustomization file, in its order.
-pub(crate) const KUSTOMIZATION_FILES: [&str; 3] =
-    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
-
-/// The kustomization file of an overlay folder, under any of the names
-/// kustomize accepts.
-fn kustomization_file(root: &Path, overlay: &str) -> Result<PathBuf, PatchError> {
-    let dir = root.join(overlay);
-    for name in KUSTOMIZATION_FILES {
-        if dir.join(name).is_file() {
-            return Ok(dir.join(name));
-        }
-    }
-    Err(PatchError::Invalid {
-        path: overlay.to_string(),
-        message: "no kustomization.yaml, kustomization.yml or Kustomization in this folder (manifests.kustomize)".into(),
+        report,
     })
 }
 
@@ -301,335 +335,7 @@ fn stage(path: &Path, bytes: &[u8]) -> std::io::Result<(PathBuf, PathBuf)> {
     }
 }
 
-/// The image names (tag and digest stripped) the containers of an overlay's
-/// resources use, following `resources`, `bases` and `components` into
-/// local folders and files; remote resources are not fetched. A local
-/// resource that cannot be read or parsed is an error naming it: kustomize
-/// would fail on it too, and without its images an appended entry could
-/// match nothing.
-pub(crate) fn overlay_images(
-    root: &Path,
-    dir: &Path,
-    out: &mut Vec<String>,
-    depth: usize,
-) -> Result<(), PatchError> {
-    let rel = |p: &Path| p.strip_prefix(root).unwrap_or(p).display().to_string();
-    let Some(file) = KUSTOMIZATION_FILES
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
-    else {
-        return Ok(());
-    };
-    let read = |path: &Path| -> Result<Vec<yamledit::Document>, PatchError> {
-        let text = std::fs::read_to_string(path).map_err(|source| PatchError::Io {
-            path: rel(path),
-            source,
-        })?;
-        yamledit::parse(&text).map_err(|source| PatchError::Yaml {
-            path: rel(path),
-            source,
-        })
-    };
-    let docs = read(&file)?;
-    let Some(doc) = docs.first() else {
-        return Ok(());
-    };
-    for key in ["resources", "bases", "components"] {
-        let Some(list) = doc.root().get(key) else {
-            continue;
-        };
-        for item in list.items() {
-            let Some(entry) = item.as_str() else {
-                continue;
-            };
-            let path = dir.join(entry);
-            if !path.exists() && is_remote(entry) {
-                continue;
-            }
-            if path.is_dir() {
-                if depth < 16 {
-                    overlay_images(root, &path, out, depth + 1)?;
-                }
-                continue;
-            }
-            let docs = read(&path).map_err(|e| PatchError::Invalid {
-                path: rel(&file),
-                message: format!("{key}: `{entry}`: {e}"),
-            })?;
-            for doc in &docs {
-                let mut images = Vec::new();
-                image_nodes(doc.root(), &mut images);
-                for image in images {
-                    if let Some(reference) = image.as_str() {
-                        let name = image_name(reference).to_string();
-                        if !out.contains(&name) {
-                            out.push(name);
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Whether a kustomization entry that is not a local path names a remote
-/// resource: kustomize tries the local path first, then a URL or a git repo
-/// spec (`https://…`, `git@host:…`, `github.com/org/repo//dir?ref=v1`).
-fn is_remote(entry: &str) -> bool {
-    let first = entry.split('/').next().unwrap_or("");
-    entry.contains("://")
-        || entry.starts_with("git@")
-        || (entry.contains('/') && first.contains('.') && !first.starts_with('.'))
-}
-
-/// Patches a kustomization: each `images:` entry whose `name` belongs to a
-/// service gets `newName` and `digest` (and `newTag` removed, or set with
-/// `tag+digest`). A service with no entry gets one appended for each image
-/// name of its own that `used` (the overlay's resources, see
-/// [`overlay_images`]) holds, so kustomize matches it, or one with
-/// `name: <service>` when the resources show none.
-pub(crate) fn kustomization(
-    text: &str,
-    pins: &[Pinned],
-    pin: Pin,
-    used: &[String],
-) -> Result<String, YamlError> {
-    let docs = yamledit::parse(text)?;
-    let Some(doc) = docs.first() else {
-        return Ok(text.to_string());
-    };
-    let root = doc.root();
-    if !matches!(root.kind(), NodeKind::Mapping(_)) {
-        return Err(YamlError::WrongKind {
-            line: root.line(),
-            column: root.column(),
-            expected: "mapping (a kustomization)",
-            found: kind_name(&root),
-        });
-    }
-    let images = root.get("images").filter(|n| !n.is_null());
-    let mut edits = Edits::new();
-    let existing: Vec<String> = images
-        .iter()
-        .flat_map(|seq| seq.items())
-        .filter_map(|item| {
-            item.get("name")
-                .and_then(|n| n.as_str())
-                .map(str::to_string)
-        })
-        .collect();
-    // (entry name, pin) for every image name of a service that no entry covers.
-    let mut missing: Vec<(&str, &Pinned)> = Vec::new();
-    for p in pins {
-        let mut found = false;
-        if let Some(images) = images {
-            for item in images.items() {
-                let Some(name) = item.get("name").and_then(|n| n.as_str()) else {
-                    continue;
-                };
-                if !p.owns(name) {
-                    continue;
-                }
-                found = true;
-                edits.set_key(item, "newName", &p.uri)?;
-                match pin {
-                    Pin::Digest => edits.remove_key(item, "newTag")?,
-                    Pin::TagAndDigest => edits.set_key(item, "newTag", &p.tag)?,
-                };
-                edits.set_key(item, "digest", &p.digest)?;
-            }
-        }
-        // kustomize matches names exactly: every name the resources use for
-        // this service needs its own entry.
-        let uncovered: Vec<&str> = used
-            .iter()
-            .filter(|n| p.owns(n) && !existing.contains(n))
-            .map(String::as_str)
-            .collect();
-        if uncovered.is_empty() && !found {
-            missing.push((p.service.as_str(), p));
-        }
-        missing.extend(uncovered.into_iter().map(|n| (n, p)));
-    }
-    let entries: Vec<Vec<(&str, &str)>> = missing
-        .iter()
-        .map(|(name, p)| {
-            let mut e = vec![("name", *name), ("newName", p.uri.as_str())];
-            if pin == Pin::TagAndDigest {
-                e.push(("newTag", p.tag.as_str()));
-            }
-            e.push(("digest", p.digest.as_str()));
-            e
-        })
-        .collect();
-    if !entries.is_empty() {
-        match images {
-            Some(seq) => {
-                for e in &entries {
-                    edits.append_item(seq, e)?;
-                }
-            }
-            None => {
-                let items: Vec<&[(&str, &str)]> = entries.iter().map(Vec::as_slice).collect();
-                edits.insert_key_with_sequence(root, "images", &items)?;
-            }
-        }
-    }
-    edits.apply(text)
-}
-
-/// Patches a Helm values file: at `image_path` (with `{service}`) of each
-/// service, a mapping gets `repository`, `tag` and `digest`; a string becomes
-/// the whole reference. A missing path is an error naming file and path.
-fn helm_values(
-    text: &str,
-    target: &HelmTarget,
-    pins: &[Pinned],
-    pin: Pin,
-    rel: &str,
-) -> Result<String, PatchError> {
-    let docs = yamledit::parse(text).map_err(|e| yaml_error(rel, e))?;
-    let doc = docs.first();
-    let mut edits = Edits::new();
-    for p in pins {
-        if let Some(only) = &target.services
-            && !only.iter().any(|s| s.value == p.service)
-        {
-            continue;
-        }
-        let path = target.image_path.value.replace("{service}", &p.service);
-        let keys: Vec<&str> = path.split('.').collect();
-        let node = doc.and_then(|d| d.lookup(&keys)).ok_or_else(|| PatchError::Invalid {
-            path: rel.to_string(),
-            message: format!(
-                "no `{path}` for service `{}` (manifests.helm image_path `{}`); add it to the values file, or list the services this file deploys under `services:`",
-                p.service, target.image_path.value
-            ),
-        })?;
-        let result = match node.resolve().kind() {
-            NodeKind::Mapping(_) => edits
-                .set_key(node, "repository", &p.uri)
-                .and_then(|e| e.set_key(node, "tag", &p.tag))
-                .and_then(|e| e.set_key(node, "digest", &p.digest))
-                .map(|_| ()),
-            NodeKind::Scalar { .. } => edits.set_scalar(node, &p.reference(pin)).map(|_| ()),
-            _ => Err(YamlError::WrongKind {
-                line: node.line(),
-                column: node.column(),
-                expected: "mapping or string",
-                found: kind_name(&node),
-            }),
-        };
-        result.map_err(|e| yaml_error(rel, e))?;
-    }
-    edits.apply(text).map_err(|e| yaml_error(rel, e))
-}
-
-#[cfg(test)]
-/// Patches one Helm values file `text` (shown as `rel` in errors) as
-/// [`compute`] does for a `manifests.helm` entry with this `image_path` and
-/// `services`.
-pub(crate) fn helm(
-    text: &str,
-    image_path: &str,
-    services: Option<&[String]>,
-    pins: &[Pinned],
-    pin: Pin,
-    rel: &str,
-) -> Result<String, PatchError> {
-    let at = |value: &str| crate::config::At {
-        value: value.to_string(),
-        loc: Default::default(),
-    };
-    let target = HelmTarget {
-        values: at(rel),
-        image_path: at(image_path),
-        services: services.map(|s| s.iter().map(|v| at(v)).collect()),
-    };
-    helm_values(text, &target, pins, pin, rel)
-}
-
-/// Where the pod spec lives, by workload kind.
-fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
-    Some(match kind {
-        "Pod" => &["spec"],
-        "Deployment"
-        | "StatefulSet"
-        | "DaemonSet"
-        | "ReplicaSet"
-        | "Job"
-        | "ReplicationController" => &["spec", "template", "spec"],
-        "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
-        _ => return None,
-    })
-}
-
-/// Patches raw manifests: every container image (containers,
-/// initContainers, ephemeralContainers) of every workload in every document
-/// that belongs to a service becomes `repository@digest`.
-pub(crate) fn raw(text: &str, pins: &[Pinned], pin: Pin) -> Result<String, YamlError> {
-    let docs = yamledit::parse(text)?;
-    let mut edits = Edits::new();
-    for doc in &docs {
-        let mut images = Vec::new();
-        image_nodes(doc.root(), &mut images);
-        let mut edited = Vec::new();
-        for image in images {
-            let Some(reference) = image.as_str() else {
-                continue;
-            };
-            // An image shared through an anchor (`image: *img`, a `<<` merge,
-            // an aliased container list) is edited once, at the anchor: every
-            // sharer is a container of this same image.
-            let image = image.owner();
-            if edited.contains(&image.span()) {
-                continue;
-            }
-            if let Some(p) = pins.iter().find(|p| p.owns(reference)) {
-                let wanted = p.reference(pin);
-                if reference != wanted {
-                    edits.set_scalar(image, &wanted)?;
-                    edited.push(image.span());
-                }
-            }
-        }
-    }
-    edits.apply(text)
-}
-
-/// The `image` nodes of every container (`initContainers`, `containers`,
-/// `ephemeralContainers`) of a workload object, or of each object of a
-/// `List`.
-fn image_nodes<'a>(object: Node<'a>, out: &mut Vec<Node<'a>>) {
-    let Some(kind) = object.get("kind").and_then(|k| k.as_str()) else {
-        return;
-    };
-    if kind.ends_with("List") {
-        if let Some(items) = object.get("items") {
-            for item in items.items() {
-                image_nodes(item, out);
-            }
-        }
-        return;
-    }
-    let Some(spec) = pod_spec_path(kind).and_then(|path| object.lookup(path)) else {
-        return;
-    };
-    for list in ["initContainers", "containers", "ephemeralContainers"] {
-        let Some(containers) = spec.get(list) else {
-            continue;
-        };
-        for container in containers.items() {
-            if let Some(image) = container.get("image") {
-                out.push(image);
-            }
-        }
-    }
-}
-
-fn kind_name(node: &Node<'_>) -> &'static str {
+pub(crate) fn kind_name(node: &Node<'_>) -> &'static str {
     match node.kind() {
         NodeKind::Scalar { .. } => "scalar",
         NodeKind::Mapping(_) => "mapping",
@@ -684,7 +390,26 @@ mod tests {
             uri: format!("1.dkr.ecr.us-east-1.amazonaws.com/shop/{service}"),
             digest: format!("sha256:{}", "a".repeat(64)),
             tag: "1a2b3c4".into(),
+            content_tag: format!("in-{service}"),
         }
+    }
+
+    /// The kustomize patch of `text` with inputs that use `used`.
+    fn kustomization(
+        text: &str,
+        pins: &[Pinned],
+        pin: Pin,
+        used: &[String],
+    ) -> Result<String, YamlError> {
+        let inputs = kustomize::Inputs {
+            images: used.to_vec(),
+            remote: Vec::new(),
+        };
+        kustomize::patch(text, pins, pin, &inputs).map(|(text, _)| text)
+    }
+
+    fn raw(text: &str, pins: &[Pinned], pin: Pin) -> Result<String, YamlError> {
+        raw::patch(text, pins, pin).map(|(text, _)| text)
     }
 
     #[test]
@@ -712,7 +437,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unreadable_overlay_resource_is_an_error_and_a_remote_one_is_skipped() {
+    fn an_unreadable_overlay_input_is_an_error_and_a_remote_one_is_reported() {
         let dir = std::env::temp_dir().join(format!("pipeline-overlay-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(dir.join("overlay")).unwrap();
@@ -731,13 +456,20 @@ mod tests {
         write(
             "  - app.yaml\n  - github.com/org/repo//base?ref=v1\n  - https://example.com/x.yaml\n",
         );
-        let mut used = Vec::new();
-        overlay_images(&dir, &dir.join("overlay"), &mut used, 0).unwrap();
-        assert_eq!(used, ["ghcr.io/x/app"]);
+        let inputs = kustomize::inputs(&dir, &dir.join("overlay")).unwrap();
+        assert_eq!(inputs.images, ["ghcr.io/x/app"]);
+        assert_eq!(
+            inputs.remote,
+            [
+                "github.com/org/repo//base?ref=v1 (in overlay/kustomization.yaml)",
+                "https://example.com/x.yaml (in overlay/kustomization.yaml)"
+            ]
+        );
 
         write("  - app.yaml\n  - missing.yaml\n");
-        let e = overlay_images(&dir, &dir.join("overlay"), &mut Vec::new(), 0).unwrap_err();
-        let e = e.to_string();
+        let e = kustomize::inputs(&dir, &dir.join("overlay"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("overlay/kustomization.yaml: resources: `missing.yaml`"),
             "{e}"
@@ -745,9 +477,110 @@ mod tests {
 
         std::fs::write(dir.join("overlay/broken.yaml"), "a: [\n").unwrap();
         write("  - broken.yaml\n");
-        let e = overlay_images(&dir, &dir.join("overlay"), &mut Vec::new(), 0).unwrap_err();
+        let e = kustomize::inputs(&dir, &dir.join("overlay")).unwrap_err();
         assert!(e.to_string().contains("broken.yaml"), "{e}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn images_of_components_and_patches_count_as_used() {
+        let dir = std::env::temp_dir().join(format!("pipeline-inputs-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, text) in [
+            ("base/kustomization.yaml", "resources: [api.yaml]\n"),
+            (
+                "base/api.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nspec:\n  template:\n    spec:\n      containers: [{name: api, image: api:1}]\n",
+            ),
+            (
+                "components/cache/kustomization.yaml",
+                "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [cache.yaml]\n",
+            ),
+            (
+                "components/cache/cache.yaml",
+                "kind: StatefulSet\nspec:\n  template:\n    spec:\n      containers: [{name: c, image: cache}]\n",
+            ),
+            (
+                "overlay/init.yaml",
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      initContainers: [{name: migrate, image: migrate:2}]\n",
+            ),
+            (
+                "overlay/json.yaml",
+                "- op: add\n  path: /spec/template/spec/containers/-\n  value: {name: sidecar, image: ghcr.io/x/sidecar:1}\n- op: replace\n  path: /spec/template/spec/containers/0/image\n  value: api:2\n",
+            ),
+            (
+                "overlay/kustomization.yaml",
+                "resources: [../base]\ncomponents: [../components/cache]\npatches:\n  - path: init.yaml\n  - patch: |-\n      kind: Deployment\n      metadata: {name: api}\n      spec:\n        template:\n          spec:\n            containers: [{name: log, image: logger}]\npatchesJson6902:\n  - target: {kind: Deployment, name: api}\n    path: json.yaml\n",
+            ),
+        ] {
+            let p = dir.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let inputs = kustomize::inputs(&dir, &dir.join("overlay")).unwrap();
+        let mut images = inputs.images.clone();
+        images.sort();
+        assert_eq!(
+            images,
+            ["api", "cache", "ghcr.io/x/sidecar", "logger", "migrate"]
+        );
+        assert!(inputs.remote.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_kustomize_report_says_what_is_pinned_and_what_is_not() {
+        let pins = [pin("orders"), pin("gateway"), pin("base")];
+        let inputs = kustomize::Inputs {
+            images: vec!["orders".into(), "ghcr.io/acme/demo:1.0-gateway".into()],
+            remote: Vec::new(),
+        };
+        let (text, report) =
+            kustomize::patch("resources: [../base]\n", &pins, Pin::Digest, &inputs).unwrap();
+        assert!(text.contains("- name: orders"), "{text}");
+        assert!(
+            !text.contains("name: base") && !text.contains("name: gateway"),
+            "{text}"
+        );
+        assert_eq!(report.pinned.keys().collect::<Vec<_>>(), ["orders"]);
+        assert_eq!(report.not_deployed, ["gateway", "base"]);
+        assert_eq!(report.warnings.len(), 1, "{:?}", report.warnings);
+        assert!(report.warnings[0].contains("looks like service `gateway`'s"));
+
+        // A remote base may deploy what the local files do not show.
+        let inputs = kustomize::Inputs {
+            images: vec!["orders".into()],
+            remote: vec!["github.com/acme/base?ref=v1 (in k8s/kustomization.yaml)".into()],
+        };
+        let (text, report) =
+            kustomize::patch("resources: [../base]\n", &pins, Pin::Digest, &inputs).unwrap();
+        assert!(
+            text.contains("- name: gateway") && text.contains("- name: base"),
+            "{text}"
+        );
+        assert!(report.not_deployed.is_empty());
+        assert!(
+            report.warnings[0].contains("github.com/acme/base?ref=v1")
+                && report.warnings[0].contains("entries were appended for gateway, base"),
+            "{:?}",
+            report.warnings
+        );
+    }
+
+    #[test]
+    fn lookalikes() {
+        let p = pin("adservice");
+        assert!(p.looks_like("ghcr.io/open-telemetry/demo:1.10.0-adservice"));
+        assert!(!p.looks_like("other/adservice-x:1"));
+        assert!(
+            !p.looks_like("us-docker.pkg.dev/x/adservice:1"),
+            "owned, not a lookalike"
+        );
+        let mut custom = pin("gateway");
+        custom.repository = "shop/gw".into();
+        custom.uri = "1.dkr.ecr.us-east-1.amazonaws.com/shop/gw".into();
+        assert!(custom.looks_like("ghcr.io/acme/gateway:2"));
+        assert_eq!(custom.host(), "1.dkr.ecr.us-east-1.amazonaws.com");
     }
 
     #[test]
@@ -781,7 +614,7 @@ mod tests {
         assert_eq!(
             out,
             format!(
-                "# overlay\nimages:\n  - name: orders # the API\n    newName: 1.dkr.ecr.us-east-1.amazonaws.com/shop/orders\n    digest: sha256:{d}\n  - {{name: ghcr.io/x/gateway, newName: 1.dkr.ecr.us-east-1.amazonaws.com/shop/gateway, digest: sha256:{d}}}\n  - name: base\n    newName: 1.dkr.ecr.us-east-1.amazonaws.com/shop/base\n    digest: sha256:{d}\n"
+                "# overlay\nimages:\n  - name: orders # the API\n    newName: 1.dkr.ecr.us-east-1.amazonaws.com/shop/orders\n    digest: sha256:{d}\n  - {{name: ghcr.io/x/gateway, newName: 1.dkr.ecr.us-east-1.amazonaws.com/shop/gateway, digest: sha256:{d}}}\n"
             )
         );
         let again = kustomization(
@@ -889,6 +722,7 @@ mod tests {
             absolute: path.to_path_buf(),
             before: before.into(),
             after: after.into(),
+            report: FileReport::default(),
         };
         write(&[
             change(&dir.join("values.yaml"), "a: 1\n", "a: 2\n"),

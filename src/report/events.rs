@@ -64,8 +64,12 @@ pub(crate) enum Event {
         service: String,
         result: Box<ServiceResult>,
     },
-    /// A manifest was patched (or left as it was).
-    Patched { path: String, changed: bool },
+    /// A manifest was patched (or left as it was), with its report.
+    Patched {
+        path: String,
+        changed: bool,
+        report: Box<crate::patch::FileReport>,
+    },
 }
 
 pub(crate) trait Reporter: Send + Sync {

@@ -197,19 +197,22 @@ pub(crate) fn services(services: &[Service]) -> String {
     )
 }
 
-/// One line per manifest: `patched` or `unchanged`.
+/// One line per manifest (`patched` or `unchanged`, what was pinned and
+/// what is not deployed there), then its warnings.
 pub(crate) fn patched(changes: &[crate::patch::FileChange]) -> String {
-    changes
-        .iter()
-        .map(|c| {
-            let word = if c.changed() {
-                "patched  "
-            } else {
-                "unchanged"
-            };
-            format!("{word} {}\n", c.path)
-        })
-        .collect()
+    let mut out = String::new();
+    for c in changes {
+        let word = if c.changed() {
+            "patched  "
+        } else {
+            "unchanged"
+        };
+        out.push_str(&format!("{word} {}: {}\n", c.path, c.report.summary()));
+        for warning in &c.report.warnings {
+            out.push_str(&format!("  warning: {warning}\n"));
+        }
+    }
+    out
 }
 
 /// A release: what happened to each service's tag.

@@ -48,6 +48,14 @@ pub(crate) struct GitSummary {
 pub(crate) struct ManifestResult {
     pub(crate) path: String,
     pub(crate) changed: bool,
+    /// The services pinned in this file.
+    #[serde(default)]
+    pub(crate) pinned: Vec<String>,
+    /// The services this file does not deploy.
+    #[serde(default)]
+    pub(crate) not_deployed: Vec<String>,
+    #[serde(default)]
+    pub(crate) warnings: Vec<String>,
 }
 
 /// What `pipeline plan` prints.

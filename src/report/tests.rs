@@ -108,6 +108,9 @@ fn results() -> Results {
         manifests: vec![ManifestResult {
             path: "k8s/overlays/production/kustomization.yaml".into(),
             changed: true,
+            pinned: vec!["orders".into()],
+            not_deployed: vec!["base".into()],
+            warnings: vec![],
         }],
     }
 }
@@ -147,9 +150,34 @@ fn executed_run() -> Vec<Event> {
         millis: 3,
     });
     runtime.block_on(fake::run_reported(&fakes, &plan, 2, false, &recorder));
+    // What the patch stage reports after a run, from a real patch of a
+    // small overlay.
+    let pins: Vec<crate::patch::Pinned> = ["orders", "gateway", "payments"]
+        .iter()
+        .map(|s| crate::patch::Pinned {
+            service: s.to_string(),
+            repository: format!("shop/{s}"),
+            uri: format!("registry.test/shop/{s}"),
+            digest: fake::digest_of(s),
+            tag: "in-x".into(),
+            content_tag: "in-x".into(),
+        })
+        .collect();
+    let inputs = crate::patch::kustomize::Inputs {
+        images: vec!["orders".into(), "ghcr.io/acme/demo:1-gateway".into()],
+        remote: Vec::new(),
+    };
+    let (_, report) = crate::patch::kustomize::patch(
+        "resources: [../base]\n",
+        &pins,
+        crate::config::Pin::Digest,
+        &inputs,
+    )
+    .unwrap();
     recorder.event(Event::Patched {
         path: "k8s/overlays/production/kustomization.yaml".into(),
         changed: true,
+        report: Box::new(report),
     });
     let events = recorder.0.into_inner().unwrap();
     let service = |e: &Event| -> Option<String> {

@@ -252,9 +252,12 @@ fn patch_check_reports_drift_and_patch_fixes_it() {
 }
 
 #[test]
-fn a_missing_helm_path_is_an_error_before_anything_is_built() {
+fn a_service_listed_for_a_values_file_without_its_path_is_an_error_before_anything_is_built() {
     let r = repo("helm-path");
-    r.file(VALUES, "# values\napi:\n  image:\n    repository: api\n");
+    r.file(VALUES, "# values\napi:\n  image:\n    repository: api\n")
+        .config(
+            "manifests:\n  helm:\n    - values: charts/shop/values-prod.yaml\n      image_path: \"{service}.image\"\n      services: [api, worker]\n",
+        );
     r.commit();
     let out = r.pipeline().args(["run"]).expect(2);
     assert!(
@@ -271,6 +274,90 @@ fn a_missing_helm_path_is_an_error_before_anything_is_built() {
         skopeo_digest(&format!("{}:latest", r.repository("api"))),
         None
     );
+}
+
+#[test]
+fn a_new_service_without_a_values_entry_warns_and_the_run_goes_on() {
+    let r = repo("new-service");
+    r.file(VALUES, "# values\napi:\n  image:\n    repository: api\n");
+    r.commit();
+    let out = r.pipeline().args(["run", "--progress", "plain"]).expect(0);
+    assert!(
+        out.stderr.contains(&format!(
+            "warning: {VALUES}: no `worker.image`: this file does not deploy service `worker`"
+        )),
+        "{}",
+        out.stderr
+    );
+    let results = r.results();
+    let values = results["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["path"] == VALUES)
+        .unwrap()
+        .clone();
+    assert_eq!(values["pinned"], serde_json::json!(["api"]));
+    assert_eq!(values["not_deployed"], serde_json::json!(["worker"]));
+    assert_eq!(values["warnings"].as_array().unwrap().len(), 1, "{values}");
+    // And the file took api's digest.
+    assert!(r.read(VALUES).contains(&r.digest("api")));
+    // With manifests.strict the same warning stops the run before any build.
+    let strict = repo("new-service-strict");
+    strict
+        .file(VALUES, "# values\napi:\n  image:\n    repository: api\n")
+        .config(
+            "manifests:\n  strict: true\n  helm:\n    - values: charts/shop/values-prod.yaml\n      image_path: \"{service}.image\"\n",
+        );
+    strict.commit();
+    let out = strict.pipeline().args(["run"]).expect(1);
+    assert!(out.stderr.contains("manifests.strict"), "{}", out.stderr);
+    assert!(
+        !strict.dir.join(".pipeline/logs/api.log").exists(),
+        "nothing was built"
+    );
+}
+
+#[test]
+fn the_pin_report_names_raw_images_that_match_no_service() {
+    let r = repo("lookalikes");
+    // One repository with a tag per service, as the OpenTelemetry demo
+    // publishes its images: none of them is a service's repository.
+    r.file(
+        RAW,
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: api}\nspec:\n  template:\n    spec:\n      containers:\n        - name: api\n          image: ghcr.io/acme/demo:1.10.0-api\n        - name: worker\n          image: ghcr.io/acme/demo:1.10.0-worker\n",
+    );
+    r.commit();
+    let out = r.pipeline().args(["run", "--progress", "plain"]).expect(0);
+    for service in ["api", "worker"] {
+        assert!(
+            out.stderr.contains(&format!(
+                "warning: {RAW}: line {}: image `ghcr.io/acme/demo:1.10.0-{service}` looks like service `{service}`'s",
+                if service == "api" { 9 } else { 11 }
+            )),
+            "{service}: {}",
+            out.stderr
+        );
+    }
+    let raw = r.results()["manifests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["path"] == RAW)
+        .unwrap()
+        .clone();
+    assert_eq!(raw["pinned"], serde_json::json!([]));
+    assert_eq!(raw["not_deployed"], serde_json::json!(["api", "worker"]));
+    assert_eq!(raw["warnings"].as_array().unwrap().len(), 2);
+    // `patch --strict` turns the warnings into exit 1 and writes nothing,
+    // not even the overlay it could pin.
+    let unpinned = "# prod overlay\nresources:\n  - ../../base\nimages:\n  - name: api   # the API\n    newTag: latest\n\n# end\n";
+    r.file(OVERLAY, unpinned);
+    let out = r.pipeline().args(["patch", "--strict"]).expect(1);
+    assert!(out.stderr.contains("2 patch warning(s)"), "{}", out.stderr);
+    assert_eq!(r.read(OVERLAY), unpinned, "nothing was written");
+    r.pipeline().args(["patch"]).expect(0);
+    assert_ne!(r.read(OVERLAY), unpinned);
 }
 
 #[test]

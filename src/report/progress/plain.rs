@@ -144,10 +144,31 @@ impl Reporter for Plain {
                 // One write: the group, the line and the annotation stay together.
                 self.write(&text);
             }
-            Event::Patched { path, changed } => self.line(
-                RUN,
-                &format!("{} {path}", if changed { "patched" } else { "unchanged" }),
-            ),
+            Event::Patched {
+                path,
+                changed,
+                report,
+            } => {
+                let mut text = self.prefixed(
+                    RUN,
+                    &format!(
+                        "{} {path}: {}",
+                        if changed { "patched" } else { "unchanged" },
+                        report.summary()
+                    ),
+                );
+                for warning in &report.warnings {
+                    text.push_str(&self.prefixed(RUN, &format!("warning: {path}: {warning}")));
+                    if self.github.is_some() {
+                        text.push_str(&format!(
+                            "::warning title={}::{}\n",
+                            github_property(&path),
+                            github_escape(warning)
+                        ));
+                    }
+                }
+                self.write(&text);
+            }
         }
     }
 }

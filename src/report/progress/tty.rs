@@ -164,11 +164,22 @@ impl Reporter for Tty {
                     self.overall.inc(1);
                 }
             }
-            Event::Patched { path, changed } => {
+            Event::Patched {
+                path,
+                changed,
+                report,
+            } => {
                 let _ = self.multi.println(format!(
-                    "{} {path}",
-                    if changed { "patched" } else { "unchanged" }
+                    "{} {path}: {}",
+                    if changed { "patched" } else { "unchanged" },
+                    report.summary()
                 ));
+                for warning in &report.warnings {
+                    let _ = self.multi.println(format!(
+                        "{} {path}: {warning}",
+                        Style::new().yellow().apply_to("warning:")
+                    ));
+                }
             }
         }
     }
