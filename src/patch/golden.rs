@@ -81,7 +81,14 @@ const KUSTOMIZE: &[(&str, Pin, Option<&[&str]>)] = &[
     ("no-trailing-newline", D, ALL),
     ("images-in-middle", D, ALL),
     ("indentless-sequence", D, ALL),
+    ("component-and-patch", D, ALL),
+    ("nested-overlay", D, ALL),
+    ("remote-base", D, ALL),
 ];
+
+/// Cases `kubectl kustomize` cannot render here: a remote base would be
+/// fetched, and there is no network. Their other checks still run.
+const NOT_RENDERED: &[&str] = &["remote-base"];
 
 /// Helm values: file stem under `golden/helm`, `image_path`, the `services:`
 /// of the `manifests.helm` entry (which are also the services pinned), pin.
@@ -615,6 +622,7 @@ fn check_render(
     case: &Path,
     patched: &str,
     pins: &[Pinned],
+    deployed: &[&str],
     pin: Pin,
     failures: &mut Vec<String>,
 ) {
@@ -641,10 +649,24 @@ fn check_render(
             ));
         }
     }
+    // Every service the report calls pinned renders pinned somewhere; the
+    // others are not deployed by this overlay at all.
     for p in pins {
         let want = reference(p, pin);
-        if !after.values().any(|i| *i == want) {
-            failures.push(format!("{label}: no container renders {want}"));
+        let renders = after.values().any(|i| *i == want);
+        match (deployed.contains(&p.service.as_str()), renders) {
+            (true, false) => failures.push(format!("{label}: no container renders {want}")),
+            (false, _)
+                if after
+                    .values()
+                    .any(|i| owner(pins, i).is_some_and(|o| o.service == p.service)) =>
+            {
+                failures.push(format!(
+                    "{label}: {} is reported as not deployed, but a container renders its image",
+                    p.service
+                ))
+            }
+            _ => {}
         }
     }
 }
@@ -658,7 +680,7 @@ fn kustomize_golden() {
         let pins = pins(only);
         let input = read(&dir.join("kustomization.yaml"));
         let used = patch::kustomize::inputs(&dir, &dir).unwrap();
-        let out = match patch::kustomize::patch(&input, &pins, pin, &used).map(|(t, _)| t) {
+        let (out, file_report) = match patch::kustomize::patch(&input, &pins, pin, &used) {
             Ok(out) => out,
             Err(e) => {
                 failures.push(format!("{label}: patch failed: {e}"));
@@ -675,7 +697,10 @@ fn kustomize_golden() {
             )),
             Err(e) => failures.push(format!("{label}: second patch failed: {e}")),
         }
-        check_render(name, &dir, &out, &pins, pin, &mut failures);
+        let deployed: Vec<&str> = file_report.pinned.keys().map(String::as_str).collect();
+        if !NOT_RENDERED.contains(&name) {
+            check_render(name, &dir, &out, &pins, &deployed, pin, &mut failures);
+        }
     }
     report("kustomize", KUSTOMIZE.len(), failures);
 }
@@ -850,4 +875,189 @@ fn every_corpus_file_is_a_case() {
         }
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+// ---------------------------------------------------------------------------
+// Helm charts: the values file beside its chart, rendered by a small
+// renderer of the two image helpers the cases use (no `helm` binary can be
+// installed here): the Bitnami-style helper and `helm create`'s template.
+
+/// Chart folder under `golden/charts`, `image_path`, `services:` of the
+/// entry, pin. Each folder has `values-production.yaml` (patched) and
+/// `values-production.expected.yaml`.
+const CHARTS: &[(&str, &str, Option<&[&str]>, Pin)] = &[
+    ("bitnami", "{service}.image", None, D),
+    ("bitnami-global", "{service}.image", None, D),
+    ("helm-create", "image", Some(&["orders"]), D),
+];
+
+/// Helm's merge of a values file over the chart's `values.yaml`.
+fn merged(defaults: Value, over: Value) -> Value {
+    match (defaults, over) {
+        (Value::Object(mut d), Value::Object(o)) => {
+            for (k, v) in o {
+                let merged = match d.remove(&k) {
+                    Some(dv) => merged(dv, v),
+                    None => v,
+                };
+                d.insert(k, merged);
+            }
+            Value::Object(d)
+        }
+        (_, over) => over,
+    }
+}
+
+/// The Bitnami-style helper (`templates/_images.tpl` of the case, as
+/// Bitnami's `common.images.image` writes it): a non-empty global registry
+/// comes before the image's own, and a digest replaces the tag.
+fn render_bitnami(image: &Value, global: &Value) -> String {
+    let s = |v: &Value| v.as_str().unwrap_or("").to_string();
+    let global = s(global);
+    let registry = if global.is_empty() {
+        s(&image["registry"])
+    } else {
+        global
+    };
+    let (separator, termination) = match s(&image["digest"]) {
+        d if d.is_empty() => (":", s(&image["tag"])),
+        d => ("@", d),
+    };
+    let repository = s(&image["repository"]);
+    match registry.is_empty() {
+        true => format!("{repository}{separator}{termination}"),
+        false => format!("{registry}/{repository}{separator}{termination}"),
+    }
+}
+
+/// `helm create`'s `"{{ .Values.image.repository }}:{{ .Values.image.tag |
+/// default .Chart.AppVersion }}"`.
+fn render_helm_create(image: &Value, app_version: &str) -> String {
+    let tag = image["tag"]
+        .as_str()
+        .filter(|t| !t.is_empty())
+        .unwrap_or(app_version);
+    format!("{}:{tag}", image["repository"].as_str().unwrap_or(""))
+}
+
+#[test]
+fn helm_chart_golden() {
+    let mut failures = Vec::new();
+    let all: Vec<&str> = SERVICES.iter().map(|(s, _)| *s).collect();
+    for &(name, image_path, services, pin) in CHARTS {
+        let dir = golden().join("charts").join(name);
+        let label = format!("charts/{name}");
+        let values = dir.join("values-production.yaml");
+        let rel = format!("charts/{name}/values-production.yaml");
+        let at = |value: &str| crate::config::At {
+            value: value.to_string(),
+            loc: Default::default(),
+        };
+        let target = crate::config::HelmTarget {
+            values: at(&rel),
+            image_path: at(image_path),
+            services: services.map(|s| s.iter().map(|v| at(v)).collect()),
+        };
+        let pins = pins(Some(services.unwrap_or(&["orders", "gateway"])));
+        let chart = patch::helm::chart(&golden(), &values);
+        let input = read(&values);
+        let (out, file_report) =
+            match patch::helm::patch(&input, &target, &pins, pin, &rel, chart.as_ref(), &all) {
+                Ok(out) => out,
+                Err(e) => {
+                    failures.push(format!("{label}: patch failed: {e}"));
+                    continue;
+                }
+            };
+        check_expected(
+            &dir.join("values-production.expected.yaml"),
+            &out,
+            &mut failures,
+        );
+        match patch::helm::patch(&out, &target, &pins, pin, &rel, chart.as_ref(), &all) {
+            Ok((again, _)) if again == out => {}
+            Ok((again, _)) => failures.push(format!(
+                "{label}: a second patch changes the output\n{}",
+                show_diff(&out, &again)
+            )),
+            Err(e) => failures.push(format!("{label}: second patch failed: {e}")),
+        }
+        let defaults = documents(&label, &read(&dir.join("values.yaml"))).remove(0);
+        let values = merged(defaults, documents(&label, &out).remove(0));
+        for p in &pins {
+            let (rendered, want) = match name {
+                "helm-create" => (
+                    render_helm_create(&values["image"], "1.16.0"),
+                    format!("{}:{}", p.uri, p.content_tag),
+                ),
+                _ => (
+                    render_bitnami(
+                        &values[&p.service]["image"],
+                        &values["global"]["imageRegistry"],
+                    ),
+                    reference(p, pin),
+                ),
+            };
+            match name {
+                // The mirror comes first: the report must say what renders.
+                "bitnami-global" => {
+                    let named = file_report
+                        .warnings
+                        .iter()
+                        .any(|w| w.contains(&format!("renders as `{rendered}`")));
+                    if rendered == want || !named {
+                        failures.push(format!(
+                            "{label}: {} renders {rendered}; the report must name it: {:?}",
+                            p.service, file_report.warnings
+                        ));
+                    }
+                }
+                _ if rendered != want => failures.push(format!(
+                    "{label}: {} renders {rendered}, want {want}",
+                    p.service
+                )),
+                _ => {}
+            }
+        }
+        if name == "helm-create" {
+            let by_tag = file_report.warnings.iter().any(|w| {
+                w.contains("deploys by tag")
+                    && w.contains("charts/helm-create/templates/deployment.yaml")
+            });
+            if !by_tag || out.contains("digest") {
+                failures.push(format!(
+                    "{label}: the report names the template, and no unused digest is added: {:?}\n{out}",
+                    file_report.warnings
+                ));
+            }
+        }
+    }
+    report("charts", CHARTS.len(), failures);
+}
+
+#[test]
+fn reports_of_the_new_kustomize_cases() {
+    let pins = pins(None);
+    let patch = |name: &str| {
+        let dir = golden().join("kustomize").join(name);
+        let inputs = patch::kustomize::inputs(&dir, &dir).unwrap();
+        patch::kustomize::patch(&read(&dir.join("kustomization.yaml")), &pins, D, &inputs)
+            .unwrap()
+            .1
+    };
+    let r = patch("component-and-patch");
+    assert_eq!(r.pinned.keys().collect::<Vec<_>>(), ["adservice", "orders"]);
+    assert_eq!(r.not_deployed, ["gateway", "payments", "frontend"]);
+    assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    let r = patch("remote-base");
+    assert!(r.not_deployed.is_empty());
+    assert_eq!(r.warnings.len(), 1);
+    assert!(
+        r.warnings[0]
+            .contains("github.com/acme/platform//deploy/base?ref=v1.2.0 (in kustomization.yaml)")
+            && r.warnings[0]
+                .contains("entries were appended for orders, payments, frontend, adservice"),
+        "{:?}",
+        r.warnings
+    );
 }
