@@ -70,13 +70,34 @@ pub(crate) fn chart(root: &Path, values: &Path) -> Option<Chart> {
         }
     }
     templates.sort();
+    // A dependency that is not unpacked here (`helm dependency build`
+    // fetches it) holds templates we cannot read.
+    let chart_yaml = std::fs::read_to_string(dir.join("Chart.yaml")).unwrap_or_default();
+    if let Ok(docs) = yamledit::parse(&chart_yaml)
+        && let Some(dependencies) = docs.first().and_then(|d| d.lookup(&["dependencies"]))
+    {
+        for dependency in dependencies.items() {
+            let name = dependency
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or("");
+            if !dir.join("charts").join(name).is_dir() {
+                packaged = true;
+            }
+        }
+    }
     let mut reads_digest = false;
     let mut image_template = None;
+    let mut defined = Vec::new();
+    let mut used = Vec::new();
     for template in &templates {
         let Ok(text) = std::fs::read_to_string(template) else {
             continue;
         };
         reads_digest |= text.contains("digest");
+        defined.extend(quoted_after(&text, "define \""));
+        used.extend(quoted_after(&text, "include \""));
+        used.extend(quoted_after(&text, "template \""));
         if image_template.is_none() && text.contains("image:") {
             image_template = Some(
                 template
@@ -86,6 +107,11 @@ pub(crate) fn chart(root: &Path, values: &Path) -> Option<Chart> {
                     .to_string(),
             );
         }
+    }
+    // A helper used but defined nowhere here comes from a chart we cannot
+    // read, and may well read the digest (Bitnami's `common.images.image`).
+    if used.iter().any(|name| !defined.contains(name)) {
+        packaged = true;
     }
     let global_registry = std::fs::read_to_string(dir.join("values.yaml"))
         .ok()
@@ -100,6 +126,23 @@ pub(crate) fn chart(root: &Path, values: &Path) -> Option<Chart> {
         image_template,
         global_registry,
     })
+}
+
+/// The names in `"…"` after each `prefix` (`define "`) in a template.
+fn quoted_after(text: &str, prefix: &str) -> Vec<String> {
+    text.match_indices(prefix)
+        .filter_map(|(i, _)| {
+            let rest = &text[i + prefix.len()..];
+            rest.find('"').map(|end| rest[..end].to_string())
+        })
+        // A template name, not `{{ … }}` text that happens to follow.
+        .filter(|name| {
+            !name.is_empty()
+                && name
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-' | b'/'))
+        })
+        .collect()
 }
 
 fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
@@ -306,4 +349,95 @@ pub(crate) fn patch(
         }
     }
     Ok((edits.apply(text).map_err(yaml)?, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chart_with(name: &str, files: &[(&str, &str)]) -> Option<Chart> {
+        let root =
+            std::env::temp_dir().join(format!("pipeline-chart-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        for (path, text) in files {
+            let p = root.join("chart").join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        let found = chart(&root, &root.join("chart/values-prod.yaml"));
+        std::fs::remove_dir_all(&root).unwrap();
+        found
+    }
+
+    const CHART: (&str, &str) = ("Chart.yaml", "apiVersion: v2\nname: x\nversion: 1.0.0\n");
+
+    #[test]
+    fn what_the_chart_reads_is_told_from_its_templates() {
+        let by_tag = chart_with(
+            "tag",
+            &[
+                CHART,
+                ("templates/_helpers.tpl", "{{- define \"x.name\" -}}x{{- end }}\n"),
+                (
+                    "templates/deployment.yaml",
+                    "name: {{ include \"x.name\" . }}\nimage: \"{{ .Values.image.repository }}:{{ .Values.image.tag }}\"\n",
+                ),
+                ("templates/NOTES.txt", "{{- template \"{{ not a name\" }}\n"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(by_tag.reads_digest, Some(false));
+        assert_eq!(by_tag.dir, "chart");
+        assert!(
+            by_tag
+                .image_template
+                .unwrap()
+                .ends_with("templates/deployment.yaml")
+        );
+
+        let digest = chart_with(
+            "digest",
+            &[
+                CHART,
+                (
+                    "templates/d.yaml",
+                    "image: {{ .Values.image.repository }}@{{ .Values.image.digest }}\n",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(digest.reads_digest, Some(true));
+
+        // A helper from a dependency that is not unpacked: cannot tell.
+        let helper = chart_with(
+            "helper",
+            &[
+                CHART,
+                (
+                    "templates/d.yaml",
+                    "image: {{ include \"common.images.image\" (dict) }}\n",
+                ),
+            ],
+        )
+        .unwrap();
+        assert_eq!(helper.reads_digest, None);
+        let dependency = chart_with(
+            "dependency",
+            &[
+                (
+                    "Chart.yaml",
+                    "apiVersion: v2\nname: x\nversion: 1.0.0\ndependencies:\n  - name: common\n    repository: oci://registry-1.docker.io/bitnamicharts\n",
+                ),
+                ("templates/d.yaml", "image: {{ .Values.image.repository }}\n"),
+                ("values.yaml", "global:\n  imageRegistry: mirror.example\n"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(dependency.reads_digest, None);
+        assert_eq!(
+            dependency.global_registry.as_deref(),
+            Some("mirror.example")
+        );
+        assert!(chart_with("none", &[("values.yaml", "a: 1\n")]).is_none());
+    }
 }

@@ -90,9 +90,12 @@ impl Pinned {
             .and_then(|l| l.split_once(':'))
             .map(|(_, tag)| tag)
             .unwrap_or("");
-        last == self.service
-            || tag.split(['-', '_', '.']).any(|word| word == self.service)
-            || tag.ends_with(&format!("-{}", self.service))
+        let service = self.service.as_str();
+        last == service
+            || tag == service
+            || tag.ends_with(&format!("-{service}"))
+            || tag.ends_with(&format!("_{service}"))
+            || tag.starts_with(&format!("{service}-"))
     }
 
     /// The whole reference: `uri@digest`, or `uri:tag@digest`.
@@ -571,6 +574,9 @@ mod tests {
     fn lookalikes() {
         let p = pin("adservice");
         assert!(p.looks_like("ghcr.io/open-telemetry/demo:1.10.0-adservice"));
+        let frontend = pin("frontend");
+        assert!(!frontend.looks_like("ghcr.io/open-telemetry/demo:2.1.3-frontend-proxy"));
+        assert!(frontend.looks_like("ghcr.io/open-telemetry/demo:2.1.3-frontend"));
         assert!(!p.looks_like("other/adservice-x:1"));
         assert!(
             !p.looks_like("us-docker.pkg.dev/x/adservice:1"),
