@@ -331,7 +331,15 @@ fn tokens(line: &str) -> Vec<(usize, usize, &str)> {
     out
 }
 
-const VALUE_KEYS: [&str; 6] = ["newName", "newTag", "digest", "repository", "tag", "image"];
+const VALUE_KEYS: [&str; 7] = [
+    "newName",
+    "newTag",
+    "digest",
+    "repository",
+    "tag",
+    "image",
+    "registry",
+];
 
 /// Whether line `r` rewritten as `a` changes only pinned values: outside the
 /// common prefix and suffix, `a` holds only pinned values, their keys, tokens
@@ -366,6 +374,11 @@ fn rewrite_ok(r: &str, a: &str, pins: &[Pinned], kustomize: bool) -> Result<(), 
             t == p.uri
                 || t == p.digest
                 || t == p.tag
+                // The Bitnami convention splits the URI; a chart that
+                // never reads the digest gets the content tag.
+                || t == p.host()
+                || t == p.repository
+                || t == p.content_tag
                 || t == format!("{}@{}", p.uri, p.digest)
                 || t == format!("{}:{}@{}", p.uri, p.tag, p.digest)
         })
@@ -428,8 +441,14 @@ fn check_line_diff(
     failures: &mut Vec<String>,
 ) {
     let carries_pin = |line: &str| {
-        pins.iter()
-            .any(|p| line.contains(&p.uri) || line.contains(&p.digest) || line.contains(&p.tag))
+        pins.iter().any(|p| {
+            line.contains(&p.uri)
+                || line.contains(&p.digest)
+                || line.contains(&p.tag)
+                || line.contains(p.host())
+                || line.contains(&format!(" {}", p.repository))
+                || line.contains(&p.content_tag)
+        })
     };
     let ops = line_diff(before, after);
     let mut i = 0;
@@ -974,6 +993,7 @@ fn helm_chart_golden() {
             &out,
             &mut failures,
         );
+        check_line_diff(&label, &input, &out, &pins, false, &mut failures);
         match patch::helm::patch(&out, &target, &pins, pin, &rel, chart.as_ref(), &all) {
             Ok((again, _)) if again == out => {}
             Ok((again, _)) => failures.push(format!(
