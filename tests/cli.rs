@@ -185,3 +185,41 @@ fn two_services_with_one_repository_are_a_config_error_naming_both() {
         out.stderr
     );
 }
+
+#[test]
+fn a_copy_source_outside_the_context_will_fail_and_names_the_context_that_has_it() {
+    let r = Repo::new("copy-sources");
+    r.file(
+        "pipeline.yaml",
+        "version: 1\nregistry:\n  host: 127.0.0.1:5999\nservices_dir: src\n",
+    )
+    // Written for the repo root as context, as a compose file builds it.
+    .file(
+        "src/cart/Dockerfile",
+        "FROM scratch\nCOPY ./src/cart/app.txt /app/\nCOPY ./pb/ /pb/\n",
+    )
+    .file("src/cart/app.txt", "app\n")
+    .file("pb/demo.proto", "syntax = \"proto3\";\n")
+    .file("src/ok/Dockerfile", "FROM scratch\nCOPY run.sh /\n")
+    .file("src/ok/run.sh", "#!/bin/sh\n");
+    let out = r.pipeline().args(["plan", "--offline"]).expect(0);
+    let cart = out.stdout.lines().find(|l| l.contains(" cart ")).unwrap();
+    assert!(
+        cart.contains("WILL FAIL: src/cart/Dockerfile:2: COPY source `./src/cart/app.txt` does not exist in the build context; it is in `.`: set `context: .` for this service"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        cart.contains("src/cart/Dockerfile:3: COPY source `./pb/`"),
+        "{cart}"
+    );
+    let ok = out.stdout.lines().find(|l| l.contains(" ok ")).unwrap();
+    assert!(!ok.contains("WILL FAIL"), "{ok}");
+    // With the context the message suggests, the plan is clean.
+    r.file(
+        "pipeline.yaml",
+        "version: 1\nregistry:\n  host: 127.0.0.1:5999\nservices_dir: src\nservices:\n  cart:\n    context: .\n",
+    );
+    let out = r.pipeline().args(["plan", "--offline"]).expect(0);
+    assert!(!out.stdout.contains("WILL FAIL"), "{}", out.stdout);
+}

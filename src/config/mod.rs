@@ -179,6 +179,9 @@ macro_rules! service_settings {
 }
 
 service_settings! {
+    /// The service's folder, when it is not `services_dir/<name>` (a nested
+    /// folder gets a name of its own this way).
+    folder: At<String>,
     dockerfile: At<String>,
     context: At<String>,
     target: String,
@@ -192,6 +195,31 @@ service_settings! {
     network: Network,
     /// Build secrets by id, served to `RUN --mount=type=secret,id=…`.
     secrets: BTreeMap<String, At<SecretSource>>,
+}
+
+/// How services are found under `services_dir`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct DiscoverSettings {
+    /// How deep service folders may be nested: 1 is `services/<name>`, 2
+    /// also `services/<group>/<name>` (named `<group>-<name>`).
+    #[serde(default = "default_depth")]
+    pub(crate) depth: At<usize>,
+}
+
+fn default_depth() -> At<usize> {
+    At {
+        value: 1,
+        loc: Loc::default(),
+    }
+}
+
+impl Default for DiscoverSettings {
+    fn default() -> Self {
+        DiscoverSettings {
+            depth: default_depth(),
+        }
+    }
 }
 
 /// Which builder of the engine builds an image.
@@ -338,6 +366,8 @@ struct RawConfig {
     registry: RegistrySettings,
     services_dir: Option<At<String>>,
     #[serde(default)]
+    discover: DiscoverSettings,
+    #[serde(default)]
     defaults: ServiceSettings,
     #[serde(default)]
     services: BTreeMap<String, At<ServiceSettings>>,
@@ -359,6 +389,7 @@ pub(crate) struct Config {
     pub(crate) file: PathBuf,
     pub(crate) registry: RegistrySettings,
     pub(crate) services_dir: At<String>,
+    pub(crate) discover: DiscoverSettings,
     pub(crate) defaults: ServiceSettings,
     pub(crate) services: BTreeMap<String, At<ServiceSettings>>,
     pub(crate) tags: Vec<At<String>>,
@@ -405,6 +436,7 @@ impl Config {
             root,
             file: file.to_path_buf(),
             registry: raw.registry,
+            discover: raw.discover,
             services_dir: raw.services_dir.unwrap_or(At {
                 value: "services".into(),
                 loc: Loc::default(),
@@ -438,6 +470,13 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        let depth = &self.discover.depth;
+        if !(1..=8).contains(&depth.value) {
+            return Err(self.error(
+                depth.loc,
+                format!("discover.depth {} must be between 1 and 8", depth.value),
+            ));
+        }
         if self.build.jobs == 0 || self.build.push_jobs == 0 {
             return Err(self.error(
                 Loc::default(),

@@ -55,33 +55,57 @@ pub(crate) fn image_arg(name: &str) -> String {
     s
 }
 
+/// The Dockerfile names a service folder may hold, in the order they are
+/// taken.
+pub(crate) const DOCKERFILES: [&str; 2] = ["Dockerfile", "Containerfile"];
+
+/// A service folder found under `services_dir`.
+struct Found {
+    /// Relative to the repo root.
+    folder: String,
+    /// `Dockerfile` or `Containerfile`.
+    dockerfile: &'static str,
+}
+
 /// All services, sorted by name.
 pub(crate) fn discover(config: &Config) -> Result<Vec<Service>, ConfigError> {
     let services_dir = relative_path(config, &config.services_dir)?;
-    let mut names: BTreeSet<String> = BTreeSet::new();
     let dir = config.root.join(&services_dir);
+    let explicit = config.services_dir.loc != Loc::default();
+    let mut found: BTreeMap<String, Found> = BTreeMap::new();
     if dir.is_dir() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| {
-            config.error(
-                config.services_dir.loc,
-                format!("cannot read services_dir `{}`: {e}", services_dir),
-            )
-        })?;
-        for entry in entries.flatten() {
-            let path = entry.path();
-            if path.is_dir() && path.join("Dockerfile").is_file() {
-                names.insert(entry.file_name().to_string_lossy().into_owned());
-            }
-        }
-    } else if config.services.is_empty() {
+        let root = config
+            .root
+            .canonicalize()
+            .map_err(|e| config.error(Loc::default(), format!("cannot read the repo root: {e}")))?;
+        scan(config, &root, &services_dir, 1, &mut found)?;
+    } else if explicit || config.services.is_empty() {
         return Err(config.error(
             config.services_dir.loc,
             format!(
-                "services_dir `{services_dir}` is not a folder under {}; create it or set services_dir",
+                "services_dir `{services_dir}` is not a folder under {}; create it or set services_dir to the folder that holds the service folders",
                 config.root.display()
             ),
         ));
     }
+    // A configured `folder` claims a discovered folder under its own name.
+    for settings in config.services.values() {
+        if let Some(folder) = &settings.value.folder {
+            let folder = relative_path(config, folder)?;
+            found.retain(|_, f| f.folder != folder);
+        }
+    }
+    if found.is_empty() && config.services.is_empty() {
+        return Err(config.error(
+            config.services_dir.loc,
+            format!(
+                "no services: no folder under `{services_dir}` (at most {} deep, discover.depth) holds a {}, and pipeline.yaml configures none under services:; point services_dir at the folder that holds the service folders, raise discover.depth, or run `pipeline init`",
+                config.discover.depth.value,
+                DOCKERFILES.join(" or ")
+            ),
+        ));
+    }
+    let mut names: BTreeSet<String> = found.keys().cloned().collect();
     names.extend(config.services.keys().cloned());
 
     let mut services = Vec::new();
@@ -93,12 +117,103 @@ pub(crate) fn discover(config: &Config) -> Result<Vec<Service>, ConfigError> {
             .map(|c| &c.value)
             .unwrap_or(&empty)
             .or(&config.defaults);
-        services.push(resolve(config, &services_dir, &name, loc, settings)?);
+        let (folder, dockerfile) = match (&settings.folder, found.get(&name)) {
+            (Some(folder), _) => {
+                let folder = relative_path(config, folder)?;
+                let dockerfile = DOCKERFILES
+                    .into_iter()
+                    .find(|d| config.root.join(&folder).join(d).is_file())
+                    .unwrap_or("Dockerfile");
+                (folder, dockerfile)
+            }
+            (None, Some(f)) => (f.folder.clone(), f.dockerfile),
+            (None, None) => (format!("{services_dir}/{name}"), "Dockerfile"),
+        };
+        services.push(resolve(config, &folder, dockerfile, &name, loc, settings)?);
     }
     check_requires(config, &services)?;
     check_repositories(config, &services)?;
     check_manifest_services(config, &services)?;
     Ok(services)
+}
+
+/// Finds service folders under `rel` (relative to the repo root), at most
+/// `discover.depth` deep: a folder holding a Dockerfile or Containerfile is
+/// a service, named by its path below `services_dir` with `-`
+/// (`services/payments/api` is `payments-api`); its own subfolders are its
+/// sources, not services. A folder that cannot be read is an error naming
+/// it, and so is one whose real location is outside the repo (a symlink):
+/// its files would be sent to the engine.
+fn scan(
+    config: &Config,
+    root: &Path,
+    rel: &str,
+    depth: usize,
+    found: &mut BTreeMap<String, Found>,
+) -> Result<(), ConfigError> {
+    let dir = config.root.join(rel);
+    let unreadable = |e: std::io::Error| {
+        config.error(
+            config.services_dir.loc,
+            format!("cannot read the folder `{rel}`: {e}; fix its permissions, or move it out of services_dir"),
+        )
+    };
+    let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(&dir)
+        .map_err(unreadable)?
+        .collect::<Result<_, _>>()
+        .map_err(unreadable)?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let file_name = entry.file_name().to_string_lossy().into_owned();
+        if file_name.starts_with('.') {
+            continue;
+        }
+        let path = entry.path();
+        if !path.is_dir() {
+            continue;
+        }
+        let child = format!("{rel}/{file_name}");
+        if entry.file_type().is_ok_and(|t| t.is_symlink()) {
+            let real = path.canonicalize().map_err(|e| {
+                config.error(
+                    config.services_dir.loc,
+                    format!("cannot resolve the symlink `{child}`: {e}"),
+                )
+            })?;
+            if !real.starts_with(root) {
+                return Err(config.error(
+                    config.services_dir.loc,
+                    format!(
+                        "the service folder `{child}` is a symlink to {}, outside the repo; its files would be sent to the engine. Move it into the repo, or out of services_dir",
+                        real.display()
+                    ),
+                ));
+            }
+        }
+        let dockerfile = DOCKERFILES.into_iter().find(|d| path.join(d).is_file());
+        match dockerfile {
+            Some(dockerfile) => {
+                let services_dir = config.root.join(&config.services_dir.value);
+                let below = path
+                    .strip_prefix(&services_dir)
+                    .unwrap_or(&path)
+                    .to_string_lossy()
+                    .replace('/', "-");
+                found.insert(
+                    below,
+                    Found {
+                        folder: child,
+                        dockerfile,
+                    },
+                );
+            }
+            None if depth < config.discover.depth.value => {
+                scan(config, root, &child, depth + 1, found)?;
+            }
+            None => {}
+        }
+    }
+    Ok(())
 }
 
 /// Every manifest path stays inside the repo (a patch writes there), and
@@ -154,7 +269,8 @@ fn check_manifest_services(config: &Config, services: &[Service]) -> Result<(), 
 
 fn resolve(
     config: &Config,
-    services_dir: &str,
+    folder: &str,
+    dockerfile_name: &str,
     name: &str,
     loc: Loc,
     s: ServiceSettings,
@@ -165,14 +281,13 @@ fn resolve(
             format!("service name `{name}` cannot be part of an image repository: use lowercase letters, digits, `.`, `_`, `-`"),
         ));
     }
-    let folder = format!("{services_dir}/{name}");
     let dockerfile = match &s.dockerfile {
         Some(d) => relative_path(config, d)?,
-        None => format!("{folder}/Dockerfile"),
+        None => format!("{folder}/{dockerfile_name}"),
     };
     let context = match &s.context {
         Some(c) => relative_path(config, c)?,
-        None => folder.clone(),
+        None => folder.to_string(),
     };
     let at = |field: &Option<At<String>>| field.as_ref().map(|f| f.loc).unwrap_or(loc);
     if !config.root.join(&dockerfile).is_file() {
@@ -572,6 +687,92 @@ mod tests {
             "{e}"
         );
         assert_eq!(e.loc.map(|l| l.line), Some(7), "{e}");
+    }
+
+    #[test]
+    fn nested_folders_containerfiles_depth_and_names() {
+        let r = Repo::new("nested");
+        r.file("services/payments/api/Dockerfile", "FROM scratch\n")
+            .file("services/payments/worker/Containerfile", "FROM scratch\n")
+            .file("services/web/Dockerfile", "FROM scratch\n")
+            .file("services/web/sub/Dockerfile", "FROM scratch\n")
+            .file("services/a/b/c/Dockerfile", "FROM scratch\n")
+            .file("services/.hidden/Dockerfile", "FROM scratch\n");
+        // depth 1 (the default): only services/<name>.
+        let names = |s: &[Service]| s.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&r.discover(HEAD).unwrap()), ["web"]);
+        let s = r
+            .discover(&format!("{HEAD}discover:\n  depth: 2\n"))
+            .unwrap();
+        assert_eq!(names(&s), ["payments-api", "payments-worker", "web"]);
+        let worker = s.iter().find(|s| s.name == "payments-worker").unwrap();
+        assert_eq!(worker.dockerfile, "services/payments/worker/Containerfile");
+        assert_eq!(worker.context, "services/payments/worker");
+        assert_eq!(worker.repository, "shop/payments-worker");
+        let s = r
+            .discover(&format!("{HEAD}discover:\n  depth: 3\n"))
+            .unwrap();
+        assert!(names(&s).contains(&"a-b-c".to_string()), "{:?}", names(&s));
+        // A configured folder gives a nested service a name of its own.
+        let s = r
+            .discover(&format!(
+                "{HEAD}discover:\n  depth: 2\nservices:\n  pay-api:\n    folder: services/payments/api\n"
+            ))
+            .unwrap();
+        assert_eq!(names(&s), ["pay-api", "payments-worker", "web"]);
+        assert_eq!(s[0].dockerfile, "services/payments/api/Dockerfile");
+        let e = r
+            .discover(&format!("{HEAD}discover:\n  depth: 0\n"))
+            .unwrap_err();
+        assert!(e.message.contains("discover.depth 0"), "{e}");
+    }
+
+    #[test]
+    fn zero_services_is_an_error_saying_where_it_looked() {
+        let r = Repo::new("zero");
+        r.file("services/readme/README.md", "no Dockerfile here\n");
+        let e = r.discover(HEAD).unwrap_err();
+        assert!(
+            e.message.contains("no services: no folder under `services` (at most 1 deep, discover.depth) holds a Dockerfile or Containerfile"),
+            "{e}"
+        );
+        // services_dir set but missing: the key's line is named.
+        let e = r
+            .discover(&format!(
+                "{HEAD}services_dir: apps\nservices:\n  x:\n    dockerfile: x/Dockerfile\n"
+            ))
+            .unwrap_err();
+        assert_eq!(e.loc.map(|l| l.line), Some(5), "{e}");
+        assert!(
+            e.message.contains("services_dir `apps` is not a folder"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_service_folder_linked_from_outside_the_repo_is_refused() {
+        let r = Repo::new("outside");
+        r.file("services/a/Dockerfile", "FROM scratch\n");
+        let outside = std::env::temp_dir().join(format!("pipeline-outside-{}", std::process::id()));
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
+        std::os::unix::fs::symlink(&outside, r.0.join("services/evil")).unwrap();
+        let e = r.discover(HEAD).unwrap_err();
+        assert!(
+            e.message.contains("`services/evil` is a symlink to")
+                && e.message.contains("outside the repo"),
+            "{e}"
+        );
+        // A link that stays inside the repo is a service like any other.
+        std::fs::remove_file(r.0.join("services/evil")).unwrap();
+        r.file("shared/b/Dockerfile", "FROM scratch\n");
+        std::os::unix::fs::symlink(r.0.join("shared/b"), r.0.join("services/b")).unwrap();
+        let s = r.discover(HEAD).unwrap();
+        assert_eq!(
+            s.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+            ["a", "b"]
+        );
+        std::fs::remove_dir_all(&outside).unwrap();
     }
 
     #[test]

@@ -246,6 +246,7 @@ pub(crate) fn step(name: &str, requires: &[&str]) -> Step {
         },
         last: None,
         dockerfile: None,
+        missing_sources: Vec::new(),
     }
 }
 

@@ -106,9 +106,10 @@ pub(crate) enum Failure {
     LookUp(#[from] LookupError),
     #[error(transparent)]
     Repository(#[from] EcrError),
-    /// The plan already knew: a tag that cannot move.
-    #[error("{0}")]
-    Refused(String),
+    /// The plan already knew: a tag that cannot move, a `COPY` source that
+    /// is not there.
+    #[error("{message}")]
+    Refused { stage: Stage, message: String },
     #[error("{}", build_message(.0))]
     Build(EngineError),
     /// The Dockerfile needs more than the builder offers.
@@ -129,7 +130,8 @@ impl Failure {
             Failure::Repository(_) => Stage::Repository,
             Failure::Build(_) | Failure::Unsupported(_) => Stage::Build,
             Failure::Push(_) => Stage::Push,
-            Failure::Refused(_) | Failure::LocalTag(_) | Failure::Tag(_) => Stage::Tag,
+            Failure::Refused { stage, .. } => *stage,
+            Failure::LocalTag(_) | Failure::Tag(_) => Stage::Tag,
         }
     }
 
@@ -374,7 +376,13 @@ impl Executor<'_> {
         let repository = self.repository(step);
         match action {
             Action::WillFail { problem, .. } => {
-                return Err(failed(Failure::Refused(problem.message()), Vec::new()));
+                return Err(failed(
+                    Failure::Refused {
+                        stage: problem.stage(),
+                        message: problem.message(),
+                    },
+                    Vec::new(),
+                ));
             }
             Action::Cached { cached } => {
                 let (reference, digest, image_id) = match cached {

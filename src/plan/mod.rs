@@ -16,6 +16,7 @@ pub(crate) mod index;
 pub(crate) mod inputs;
 pub(crate) mod record;
 pub(crate) mod resolve;
+pub(crate) mod sources;
 pub(crate) mod tags;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -70,6 +71,8 @@ pub(crate) struct Step {
     /// The Dockerfile as read, for the features and secrets it uses; `None`
     /// when it does not parse (the builder then says why).
     pub(crate) dockerfile: Option<std::sync::Arc<dockerfile::Dockerfile>>,
+    /// `COPY`/`ADD` sources the build will not find in its context.
+    pub(crate) missing_sources: Vec<sources::MissingSource>,
 }
 
 /// A service as the last results file saw it.
@@ -150,11 +153,25 @@ pub(crate) fn plan(
         let parsed = dockerfile::Dockerfile::parse(&text)
             .ok()
             .map(std::sync::Arc::new);
-        listings.push((listing, parsed));
+        let missing = parsed
+            .as_ref()
+            .map(|d| {
+                sources::missing(
+                    &config.root,
+                    d,
+                    &service.dockerfile,
+                    &service.context,
+                    &listing,
+                    &service.build_args,
+                    service.target.as_deref(),
+                )
+            })
+            .unwrap_or_default();
+        listings.push((listing, parsed, missing));
     }
     let mut files: Vec<PathBuf> = listings
         .iter()
-        .flat_map(|(l, _)| l.files().map(Path::to_path_buf))
+        .flat_map(|(l, _, _)| l.files().map(Path::to_path_buf))
         .chain(
             order
                 .iter()
@@ -171,7 +188,7 @@ pub(crate) fn plan(
     let date = chrono::Utc::now().format("%Y%m%d").to_string();
     let mut input_digests: BTreeMap<String, String> = BTreeMap::new();
     let mut steps = Vec::new();
-    for (name, (listing, parsed)) in order.into_iter().zip(listings) {
+    for (name, (listing, parsed, missing_sources)) in order.into_iter().zip(listings) {
         let service = by_name[name.as_str()].clone();
         let inputs = BuildInputs::new(&config.root, &service, &listing, &digests, &input_digests);
         let record = inputs.record(key);
@@ -223,6 +240,7 @@ pub(crate) fn plan(
             record,
             last,
             dockerfile: parsed,
+            missing_sources,
         });
     }
     Ok(Plan { steps, git, hashed })

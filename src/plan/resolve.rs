@@ -130,6 +130,10 @@ pub(crate) enum Problem {
         tag: String,
         digest: String,
     },
+    /// `COPY`/`ADD` sources the build will not find in its context.
+    MissingSources {
+        sources: Vec<crate::plan::sources::MissingSource>,
+    },
 }
 
 /// Where a cached image is.
@@ -184,6 +188,19 @@ impl Problem {
                 "tag `{tag}` already points to {} in the IMMUTABLE repository {repository} and cannot move to the new image; remove `{tag}` from `tags:` or make the repository's tags MUTABLE",
                 short_digest(digest)
             ),
+            Problem::MissingSources { sources } => sources
+                .iter()
+                .map(|s| s.message())
+                .collect::<Vec<_>>()
+                .join("; "),
+        }
+    }
+
+    /// The stage a run fails the service in.
+    pub(crate) fn stage(&self) -> Stage {
+        match self {
+            Problem::ImmutableTag { .. } => Stage::Tag,
+            Problem::MissingSources { .. } => Stage::Build,
         }
     }
 }
@@ -381,7 +398,27 @@ pub(crate) fn decide<'p>(
     out
 }
 
+/// The action for one step: what the store says, and a build that will
+/// not find a `COPY` source fails before it starts.
 fn action(
+    step: &Step,
+    found: Found,
+    place: Place,
+    force: &Force<'_>,
+    rebuilt: &HashMap<&str, bool>,
+) -> Action {
+    match decided(step, found, place, force, rebuilt) {
+        Action::Build { why, .. } if !step.missing_sources.is_empty() => Action::WillFail {
+            why,
+            problem: Problem::MissingSources {
+                sources: step.missing_sources.clone(),
+            },
+        },
+        action => action,
+    }
+}
+
+fn decided(
     step: &Step,
     found: Found,
     place: Place,

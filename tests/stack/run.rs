@@ -560,3 +560,35 @@ fn new_repositories_get_the_configured_mutability_and_scanning() {
     );
     assert_eq!(settings, "IMMUTABLE True");
 }
+
+#[test]
+fn a_missing_copy_source_fails_its_service_before_building() {
+    let r = Repo::new("missing-source");
+    r.file(
+        "services/cart/Dockerfile",
+        "FROM local/busybox:1\nCOPY services/cart/app.txt /app/\n",
+    )
+    .file("services/cart/app.txt", "app\n")
+    .file(
+        "services/ok/Dockerfile",
+        "FROM local/busybox:1\nCOPY ok.txt /\n",
+    )
+    .file("services/ok/ok.txt", "ok\n")
+    .config("");
+    r.commit();
+    let out = r.pipeline().args(["run", "--keep-going"]).expect(1);
+    let error = r.results()["services"]["cart"]["error"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        error.starts_with("build failed: services/cart/Dockerfile:2: COPY source `services/cart/app.txt` does not exist in the build context; it is in `.`"),
+        "{error}"
+    );
+    assert!(
+        !r.dir.join(".pipeline/logs/cart.log").exists(),
+        "no build was started: {}",
+        out.stderr
+    );
+    assert_eq!(r.results()["services"]["ok"]["status"], "built");
+}

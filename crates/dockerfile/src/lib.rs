@@ -73,6 +73,16 @@ mod reach;
 mod secrets;
 
 pub use copy::{CopySources, Source, UnknownTarget};
+
+/// Whether `path` matches `pattern` as Go's `filepath.Match` decides (the
+/// builder's rule for `COPY` sources): `*` and `?` stay within one path
+/// component, `[...]` classes negate only with `^`. A malformed pattern
+/// matches nothing.
+#[must_use]
+pub fn matches_go_glob(pattern: &str, path: &str) -> bool {
+    let name: Vec<char> = path.chars().collect();
+    glob::parse_glob(pattern).is_some_and(|tokens| glob::glob_match(&tokens, &name))
+}
 pub use features::{Feature, FeatureUse, Frontend, MountKind, Version};
 pub use ignore::DockerIgnore;
 pub use parse::{Directive, Dockerfile, Flag, Heredoc, Instruction, ParseError, Stage};
