@@ -31,6 +31,11 @@ pub(crate) enum EngineError {
         "cannot reach the Docker engine at {endpoint} ({message}); start it or set DOCKER_HOST (e.g. unix:///var/run/docker.sock)"
     )]
     Unreachable { endpoint: String, message: String },
+    /// The Docker CLI context that should name the engine is unusable.
+    #[error(
+        "Docker context `{name}`: {message}; choose another with `docker context use NAME` or DOCKER_CONTEXT, or set DOCKER_HOST"
+    )]
+    Context { name: String, message: String },
     /// A build failed: at which step (as the builder names it), why, and
     /// the step's last output lines when the builder tells them apart.
     #[error("{message}")]
@@ -76,16 +81,104 @@ impl fmt::Display for Endpoint {
 
 const DEFAULT_SOCKET: &str = "/var/run/docker.sock";
 
+/// Where the engine's address came from, for `doctor` and error messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum EndpointSource {
+    DockerHost,
+    /// A Docker CLI context, chosen by `DOCKER_CONTEXT` or by the config's
+    /// `currentContext`.
+    Context {
+        name: String,
+        by: &'static str,
+    },
+    Default,
+}
+
+impl fmt::Display for EndpointSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EndpointSource::DockerHost => f.write_str("DOCKER_HOST"),
+            EndpointSource::Context { name, by } => write!(f, "Docker context `{name}` ({by})"),
+            EndpointSource::Default => f.write_str("the default socket"),
+        }
+    }
+}
+
 impl Endpoint {
-    /// The engine the Docker CLI would use: `DOCKER_HOST`, else the default
-    /// socket.
-    pub(crate) fn from_env() -> Result<Endpoint, EngineError> {
-        match std::env::var("DOCKER_HOST") {
-            Ok(host) if !host.is_empty() => Endpoint::parse(
-                &host,
-                std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty() && v != "0"),
-            ),
-            _ => Ok(Endpoint::Unix(DEFAULT_SOCKET.into())),
+    /// The engine the Docker CLI would use: `DOCKER_HOST`, then the context
+    /// `DOCKER_CONTEXT` names, then the config's `currentContext`, else the
+    /// default socket (https://docs.docker.com/engine/manage-resources/contexts/).
+    pub(crate) fn from_env() -> Result<(Endpoint, EndpointSource), EngineError> {
+        let tls = std::env::var_os("DOCKER_TLS_VERIFY").is_some_and(|v| !v.is_empty() && v != "0");
+        if let Ok(host) = std::env::var("DOCKER_HOST")
+            && !host.is_empty()
+        {
+            return Ok((Endpoint::parse(&host, tls)?, EndpointSource::DockerHost));
+        }
+        let chosen = match std::env::var("DOCKER_CONTEXT") {
+            Ok(name) if !name.is_empty() => Some((name, "DOCKER_CONTEXT")),
+            _ => {
+                let config =
+                    oci_registry::DockerConfig::load().map_err(|e| EngineError::Context {
+                        name: "currentContext".into(),
+                        message: e.to_string(),
+                    })?;
+                config
+                    .as_ref()
+                    .and_then(|c| c.current_context())
+                    .map(|name| (name.to_string(), "currentContext in the Docker config"))
+            }
+        };
+        match chosen {
+            Some((name, by)) if name != "default" => {
+                let endpoint = Endpoint::from_context(&name)?;
+                Ok((endpoint, EndpointSource::Context { name, by }))
+            }
+            _ => Ok((
+                Endpoint::Unix(DEFAULT_SOCKET.into()),
+                EndpointSource::Default,
+            )),
+        }
+    }
+
+    /// The `docker` endpoint of the Docker CLI context `name`: its
+    /// `meta.json` under `contexts/meta/<sha256 of the name>/`, and its TLS
+    /// material under `contexts/tls/<same>/docker/`, in the Docker config
+    /// folder.
+    pub(crate) fn from_context(name: &str) -> Result<Endpoint, EngineError> {
+        use sha2::Digest;
+        let context_error = |message: String| EngineError::Context {
+            name: name.to_string(),
+            message,
+        };
+        let config_dir = oci_registry::DockerConfig::default_path()
+            .and_then(|p| p.parent().map(std::path::Path::to_path_buf))
+            .ok_or_else(|| {
+                context_error("no Docker config folder (set DOCKER_CONFIG or HOME)".into())
+            })?;
+        let id = hex::encode(sha2::Sha256::digest(name.as_bytes()));
+        let meta = config_dir.join("contexts/meta").join(&id).join("meta.json");
+        let text = std::fs::read_to_string(&meta).map_err(|e| {
+            context_error(match e.kind() {
+                std::io::ErrorKind::NotFound => format!(
+                    "there is no such context ({} does not exist); `docker context ls` lists the contexts",
+                    meta.display()
+                ),
+                _ => format!("reading {}: {e}", meta.display()),
+            })
+        })?;
+        let doc: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| context_error(format!("{}: {e}", meta.display())))?;
+        let host = doc["Endpoints"]["docker"]["Host"].as_str().ok_or_else(|| {
+            context_error(format!("{} names no docker endpoint Host", meta.display()))
+        })?;
+        let tls_dir = config_dir.join("contexts/tls").join(&id).join("docker");
+        match Endpoint::parse(host, false)? {
+            Endpoint::Tcp(address) if tls_dir.join("ca.pem").is_file() => Ok(Endpoint::Tls {
+                address,
+                cert_path: tls_dir.display().to_string(),
+            }),
+            endpoint => Ok(endpoint),
         }
     }
 
@@ -129,6 +222,8 @@ pub(crate) enum Kind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct EngineInfo {
     pub(crate) endpoint: String,
+    /// Where the endpoint came from (`DOCKER_HOST`, a context, the default).
+    pub(crate) source: String,
     /// `20.10.24`.
     pub(crate) version: String,
     /// The API version spoken, after negotiation.
@@ -278,7 +373,18 @@ impl DockerEngine {
     /// Connects to the engine the environment names, negotiates the API
     /// version and reads what the engine offers.
     pub(crate) async fn connect() -> Result<DockerEngine, EngineError> {
-        DockerEngine::connect_to(Endpoint::from_env()?).await
+        let (endpoint, source) = Endpoint::from_env()?;
+        let mut engine = DockerEngine::connect_to(endpoint)
+            .await
+            .map_err(|e| match e {
+                EngineError::Unreachable { endpoint, message } => EngineError::Unreachable {
+                    endpoint,
+                    message: format!("{message}; the address came from {source}"),
+                },
+                other => other,
+            })?;
+        engine.info.source = source.to_string();
+        Ok(engine)
     }
 
     pub(crate) async fn connect_to(endpoint: Endpoint) -> Result<DockerEngine, EngineError> {
@@ -331,6 +437,7 @@ impl DockerEngine {
         };
         let info = EngineInfo {
             endpoint: endpoint.to_string(),
+            source: "the caller".into(),
             version: version.version.unwrap_or_else(|| "?".into()),
             api,
             os,

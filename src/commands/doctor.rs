@@ -8,13 +8,13 @@ use std::path::Path;
 use oci_registry::Registry;
 
 use super::stdout;
-use crate::build::engine::{DockerEngine, EngineInfo, Kind};
+use crate::build::engine::{DockerEngine, EngineError, EngineInfo, Kind};
 use crate::cli::{Globals, Output};
 use crate::config::{Builder, Config};
 use crate::discover::{self, Service};
 use crate::error::Error;
 use crate::patch::{self, Pinned};
-use crate::push::connect::{self, Connection};
+use crate::push::connect::{self, Connection, Login};
 use crate::push::ecr::Ecr;
 
 /// `pipeline doctor`: the checks, as text or JSON; exit 1 when one failed.
@@ -82,13 +82,17 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
             Ok(engine) => {
                 let info = engine.info();
                 Check::Pass(format!(
-                    "Docker {} on {}, API {}, at {}",
-                    info.version, info.os, info.api, info.endpoint
+                    "Docker {} on {}, API {}, at {} (from {})",
+                    info.version, info.os, info.api, info.endpoint, info.source
                 ))
             }
+            Err(e @ EngineError::Context { .. }) => fail(
+                e.to_string(),
+                "`docker context ls` lists the contexts; `docker context use NAME` (or DOCKER_CONTEXT) picks one, DOCKER_HOST overrides them",
+            ),
             Err(e) => fail(
                 e.to_string(),
-                "start the engine, or point DOCKER_HOST at it",
+                "start the engine, or point DOCKER_HOST (or the Docker context) at it",
             ),
         },
     ));
@@ -161,11 +165,14 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
         "registry",
         match &login {
             Ok(connection) => match connection.registry().ping().await {
-                Ok(()) => Check::Pass(format!("{} accepts the login", connection.host)),
-                Err(e) => fail(
-                    format!("{}: {e}", connection.host),
-                    "check registry.host, that the registry runs, and the login (`docker login` for a plain registry)",
-                ),
+                Ok(()) => Check::Pass(format!(
+                    "{} accepts the login from {}",
+                    connection.host, connection.login
+                )),
+                Err(e) => Check::Fail {
+                    problem: format!("{}: {e} (login from {})", connection.host, connection.login),
+                    fix: registry_fix(&connection.host, &connection.login, &e),
+                },
             },
             Err(check) => check.clone(),
         },
@@ -305,6 +312,26 @@ fn secrets(config: &Config, services: &[Service]) -> Check {
         },
         (true, true) => Check::Pass("no Dockerfile mounts a build secret".into()),
         (true, false) => Check::Pass(format!("configured and readable: {}", needed.join("; "))),
+    }
+}
+
+/// The fix for a registry that refused a ping, by where the login came from.
+fn registry_fix(host: &str, login: &Login, e: &oci_registry::RegistryError) -> String {
+    use oci_registry::LoginSource;
+    if !matches!(e, oci_registry::RegistryError::Unauthorized { .. }) {
+        return format!("check registry.host `{host}` and that the registry runs");
+    }
+    match login {
+        Login::Ecr => "check that registry.host is the registry of this AWS account, and that the credentials may push there".into(),
+        Login::DockerConfig(LoginSource::None) => format!(
+            "there is no login for {host}: `docker login {host}` (pipeline reads the Docker config: credHelpers, credsStore, then auths)"
+        ),
+        Login::DockerConfig(LoginSource::Helper(name) | LoginSource::Store(name)) => format!(
+            "docker-credential-{name} answered with a login the registry refuses: `docker login {host}` stores a new one"
+        ),
+        Login::DockerConfig(LoginSource::Auths) => format!(
+            "the Docker config's auths entry for {host} is refused: `docker login {host}` again"
+        ),
     }
 }
 

@@ -31,6 +31,15 @@ pub(crate) enum Login {
     DockerConfig(LoginSource),
 }
 
+impl std::fmt::Display for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Login::Ecr => f.write_str("ECR (GetAuthorizationToken)"),
+            Login::DockerConfig(source) => write!(f, "{source}"),
+        }
+    }
+}
+
 /// Why a registry cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ConnectError {

@@ -9,6 +9,7 @@ mod common;
 
 mod buildkit;
 mod incremental;
+mod logins;
 mod patch;
 mod release;
 mod run;

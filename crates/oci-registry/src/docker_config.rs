@@ -200,6 +200,16 @@ impl DockerConfig {
         &self.path
     }
 
+    /// The Docker CLI context the file selects (`currentContext`), when it
+    /// names one other than `default`.
+    #[must_use]
+    pub fn current_context(&self) -> Option<&str> {
+        self.doc
+            .get("currentContext")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty() && *c != "default")
+    }
+
     /// The login for `host` (`host[:port]`): from `credHelpers[host]`, else
     /// `credsStore`, else `auths[host]`, else none.
     pub fn login(&self, host: &str) -> Result<DockerLogin, DockerConfigError> {
@@ -322,7 +332,7 @@ impl DockerConfig {
             .spawn()
             .map_err(|e| match e.kind() {
                 std::io::ErrorKind::NotFound => fail(format!(
-                    "{} is not installed (not found on PATH)",
+                    "{} is not installed (not found on PATH); install it, or remove it from the Docker config's credsStore/credHelpers and `docker login {host}`",
                     program.display()
                 )),
                 _ => fail(format!("cannot run {}: {e}", program.display())),
@@ -347,7 +357,11 @@ impl DockerConfig {
                 return Ok(None);
             }
             let said: String = said.chars().take(300).collect();
-            return Err(fail(format!("{}: {said}", out.status)));
+            return Err(fail(format!(
+                "{}: {said}; `echo {host} | {} get` shows the same, and `docker login {host}` stores a new login",
+                out.status,
+                program.display()
+            )));
         }
         // A successful answer holds the secret: errors describe its shape
         // only, never quote it.

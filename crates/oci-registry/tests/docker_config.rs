@@ -147,9 +147,11 @@ fn helper_error(text: &str, host: &str) -> String {
 #[test]
 fn a_failing_helper_is_an_error_saying_why() {
     let message = helper_error(r#"{"credsStore": "broken"}"#, "reg.example");
-    assert_eq!(
-        message,
-        "the Docker config /home/u/.docker/config.json names docker-credential-broken for reg.example, which failed: exit status: 2: error talking to the keychain"
+    assert!(
+        message.starts_with(
+            "the Docker config /home/u/.docker/config.json names docker-credential-broken for reg.example, which failed: exit status: 2: error talking to the keychain; `echo reg.example | "
+        ) && message.ends_with("docker-credential-broken get` shows the same, and `docker login reg.example` stores a new login"),
+        "{message}"
     );
 }
 
@@ -161,7 +163,8 @@ fn a_missing_helper_is_an_error() {
     );
     assert!(message.contains("docker-credential-nosuch"), "{message}");
     assert!(
-        message.ends_with("is not installed (not found on PATH)"),
+        message.contains("is not installed (not found on PATH); install it")
+            && message.ends_with("`docker login reg.example`"),
         "{message}"
     );
 }
