@@ -68,6 +68,8 @@ enum Command {
         /// Parallel builds (default: build.jobs).
         #[arg(long, value_name = "N")]
         jobs: Option<usize>,
+        #[command(flatten)]
+        wait: Wait,
     },
     /// What `run` would do: per service its input digest, cached or build and why, tags, order.
     #[command(
@@ -101,6 +103,8 @@ enum Command {
         /// A patch warning (an image left unpinned, a chart that never reads the digest) is exit 1, and nothing is written.
         #[arg(long)]
         strict: bool,
+        #[command(flatten)]
+        wait: Wait,
     },
     /// Add tag VERSION to every service's tested image, inside the registry: no build, no pull.
     #[command(
@@ -127,10 +131,18 @@ enum Command {
         /// With --patch: a patch warning is exit 1, and nothing is tagged or written.
         #[arg(long, requires = "patch")]
         strict: bool,
+        #[command(flatten)]
+        wait: Wait,
     },
-    /// Write a commented pipeline.yaml for the services, overlays and values files found here.
-    #[command(after_help = "Example:\n  pipeline init && pipeline plan --offline")]
-    Init,
+    /// Write a commented pipeline.yaml from the repo's Compose builds, Dockerfile folders and manifests, then plan it offline.
+    #[command(
+        after_help = "Examples:\n  pipeline init                         write pipeline.yaml, then show its offline plan\n  pipeline init --services-dir images   the service folders are under images/"
+    )]
+    Init {
+        /// The folder holding the service folders, relative to the repo root (default: the one of services/, src/, apps/, cmd/, packages/ holding most).
+        #[arg(long, value_name = "DIR")]
+        services_dir: Option<PathBuf>,
+    },
     /// Check the engine, AWS, ECR, the registry login, the manifests and git, each with a fix.
     #[command(after_help = "Example:\n  pipeline doctor")]
     Doctor,
@@ -145,6 +157,14 @@ enum Command {
     /// The discovered services: name, Dockerfile, context, repository, requires.
     #[command(after_help = "Example:\n  pipeline services --output json")]
     Services,
+}
+
+/// For the commands that take the checkout's lock.
+#[derive(Debug, Args)]
+struct Wait {
+    /// When another run of this checkout holds its lock, exit 3 instead of waiting.
+    #[arg(long)]
+    no_wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +193,8 @@ struct RunArgs {
     /// Where to write the results file (default .pipeline/results.json).
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
+    #[command(flatten)]
+    wait: Wait,
 }
 
 /// Options common to every command.
@@ -183,6 +205,7 @@ pub(crate) struct Globals {
     pub(crate) progress: Progress,
     pub(crate) quiet: bool,
     pub(crate) verbose: bool,
+    pub(crate) no_wait: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -226,7 +249,9 @@ pub(crate) enum Cmd {
         strict: bool,
     },
     Release(ReleaseOptions),
-    Init,
+    Init {
+        services_dir: Option<PathBuf>,
+    },
     Doctor,
     Build {
         services: Vec<String>,
@@ -265,21 +290,32 @@ pub(crate) fn parse() -> Result<Invocation, i32> {
         }
         Ok(n)
     };
+    let mut no_wait = false;
     let command = match cli.command {
-        Command::Run(a) => Cmd::Run(RunOptions {
-            services: a.services,
-            push: !a.no_push,
-            patch: !a.no_patch && !a.no_push,
-            jobs: positive(a.jobs, "--jobs")?,
-            push_jobs: positive(a.push_jobs, "--push-jobs")?,
-            force: a.force,
-            keep_going: a.keep_going,
-            results: a.results,
-        }),
-        Command::Build { services, jobs } => Cmd::Build {
+        Command::Run(a) => {
+            no_wait = a.wait.no_wait;
+            Cmd::Run(RunOptions {
+                services: a.services,
+                push: !a.no_push,
+                patch: !a.no_patch && !a.no_push,
+                jobs: positive(a.jobs, "--jobs")?,
+                push_jobs: positive(a.push_jobs, "--push-jobs")?,
+                force: a.force,
+                keep_going: a.keep_going,
+                results: a.results,
+            })
+        }
+        Command::Build {
             services,
-            jobs: positive(jobs, "--jobs")?,
-        },
+            jobs,
+            wait,
+        } => {
+            no_wait = wait.no_wait;
+            Cmd::Build {
+                services,
+                jobs: positive(jobs, "--jobs")?,
+            }
+        }
         Command::Plan {
             services,
             offline,
@@ -295,11 +331,15 @@ pub(crate) fn parse() -> Result<Invocation, i32> {
             results,
             check,
             strict,
-        } => Cmd::Patch {
-            results,
-            check,
-            strict,
-        },
+            wait,
+        } => {
+            no_wait = wait.no_wait;
+            Cmd::Patch {
+                results,
+                check,
+                strict,
+            }
+        }
         Command::Release {
             version,
             results,
@@ -308,16 +348,20 @@ pub(crate) fn parse() -> Result<Invocation, i32> {
             only,
             patch,
             strict,
-        } => Cmd::Release(ReleaseOptions {
-            version,
-            results,
-            from_tag,
-            force,
-            only,
-            patch,
-            strict,
-        }),
-        Command::Init => Cmd::Init,
+            wait,
+        } => {
+            no_wait = wait.no_wait;
+            Cmd::Release(ReleaseOptions {
+                version,
+                results,
+                from_tag,
+                force,
+                only,
+                patch,
+                strict,
+            })
+        }
+        Command::Init { services_dir } => Cmd::Init { services_dir },
         Command::Doctor => Cmd::Doctor,
         Command::Completions { shell } => {
             let mut command = Cli::command();
@@ -333,6 +377,7 @@ pub(crate) fn parse() -> Result<Invocation, i32> {
             progress: cli.progress,
             quiet: cli.quiet,
             verbose: cli.verbose,
+            no_wait,
         },
         command,
     })

@@ -70,11 +70,19 @@ fn init_on_a_fixture_repo() {
             "FROM local/busybox:1\nCOPY libs/common /lib\nCOPY services/payments/ /app\n",
         )
         .file("libs/common/util.txt", "u\n")
+        .file("k8s/base/kustomization.yaml", "resources: [orders.yaml]\n")
+        .file(
+            "k8s/base/orders.yaml",
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: orders}\nspec:\n  template:\n    spec:\n      containers:\n        - name: orders\n          image: orders:1\n",
+        )
         .file(
             "k8s/overlays/production/kustomization.yaml",
-            "resources: []\n",
+            "resources: [../../base]\n",
         )
-        .file("k8s/overlays/staging/kustomization.yml", "resources: []\n")
+        .file(
+            "k8s/overlays/staging/kustomization.yml",
+            "resources: [../../base]\n",
+        )
         .file(
             "charts/shop/Chart.yaml",
             "apiVersion: v2\nname: shop\nversion: 0.1.0\n",
@@ -83,6 +91,8 @@ fn init_on_a_fixture_repo() {
             "charts/shop/values-production.yaml",
             "orders:\n  image:\n    repository: orders\npayments:\n  image: payments:1\n",
         );
+    // A commit, so that the tags can use {git_short}.
+    r.commit();
     let out = r
         .pipeline()
         .args(["init"])
@@ -91,13 +101,332 @@ fn init_on_a_fixture_repo() {
     assert!(out.stderr.contains("3 services"), "{}", out.stderr);
     let written = r.read("pipeline.yaml");
     insta::assert_snapshot!(written);
+    // It ends with the offline plan of what it wrote.
+    for service in ["base", "orders", "payments"] {
+        assert!(out.stdout.contains(service), "{}", out.stdout);
+    }
+    assert!(!out.stdout.contains("WILL FAIL"), "{}", out.stdout);
     // The file is a working config: discovery and an offline plan accept it.
-    r.commit();
     r.pipeline().args(["plan", "--offline"]).expect(0);
     // And init never overwrites it.
     let out = r.pipeline().args(["init"]).expect(2);
     assert!(out.stderr.contains("never overwrites"), "{}", out.stderr);
     assert_eq!(r.read("pipeline.yaml"), written);
+}
+
+/// A repo shaped like the OpenTelemetry demo: a Compose file builds
+/// `src/<name>` from the root (`context: ./`), some Dockerfiles named by
+/// `.env` variables, every one copying `./src/<name>/…` and `./pb/…`.
+/// The repo is `demo/` in the first (kept alive alongside), so that its
+/// name, and the repository prefix init derives from it, is stable.
+fn otel_shaped_repo(name: &str) -> (Repo, Repo) {
+    let parent = Repo::new(name);
+    let r = Repo {
+        dir: parent.dir.join("demo"),
+        prefix: parent.prefix.clone(),
+    };
+    r.file(
+        ".env",
+        "# Demo App version\nIMAGE_NAME=ghcr.io/open-telemetry/demo\nDEMO_VERSION=latest\nCART_DOCKERFILE=./src/cart/src/Dockerfile\nCHECKOUT_DOCKERFILE=./src/checkout/Dockerfile\nOTEL_JAVA_AGENT_VERSION=2.30.0    # build arg\n",
+    )
+    .file(
+        "docker-compose.yml",
+        r#"x-default-logging: &logging
+  driver: "json-file"
+
+services:
+  ad:
+    image: ${IMAGE_NAME}:${DEMO_VERSION}-ad
+    build:
+      context: ./
+      dockerfile: ./src/ad/Dockerfile
+      target: runtime
+      cache_from:
+        - ${IMAGE_NAME}:${IMAGE_VERSION:-2.0}-ad
+      args:
+        OTEL_JAVA_AGENT_VERSION: ${OTEL_JAVA_AGENT_VERSION}
+    logging: *logging
+  cart:
+    image: ${IMAGE_NAME}:${DEMO_VERSION}-cart
+    build:
+      context: ./
+      dockerfile: ${CART_DOCKERFILE}
+    depends_on: [valkey-cart]
+  checkout:
+    image: ${IMAGE_NAME}:${DEMO_VERSION}-checkout
+    build:
+      context: ./
+      dockerfile: ${CHECKOUT_DOCKERFILE}
+  frontend:
+    image: ${IMAGE_NAME}:${DEMO_VERSION}-frontend
+    build:
+      context: ./
+      dockerfile: ./src/frontend/Dockerfile
+  frontendTests:
+    build:
+      context: ./
+      dockerfile: ./src/frontend/Dockerfile.cypress
+  payment:
+    image: acme/payments-api:${DEMO_VERSION}
+    build:
+      context: ./
+      dockerfile: ./src/payment/Dockerfile
+      args: ["NODE_ENV=production"]
+  postgresql:
+    build:
+      context: ./
+      dockerfile: ${POSTGRES_DOCKERFILE:-./src/postgresql/Dockerfile}
+  valkey-cart:
+    image: valkey/valkey:8.1-alpine
+"#,
+    )
+    .file("pb/demo.proto", "syntax = \"proto3\";\n")
+    .file(
+        "src/ad/Dockerfile",
+        "FROM local/busybox:1 AS builder\nCOPY ./src/ad/build.gradle ./src/ad/gradlew* /build/\nCOPY ./pb/ /build/proto/\n\nFROM local/busybox:1 AS runtime\nARG OTEL_JAVA_AGENT_VERSION\nCOPY --from=builder /build /app\n",
+    )
+    .file("src/ad/build.gradle", "plugins {}\n")
+    .file("src/ad/gradlew", "#!/bin/sh\n")
+    .file(
+        "src/cart/src/Dockerfile",
+        "FROM local/busybox:1\nCOPY ./src/cart/ /app/\nCOPY ./pb/ /app/pb/\n",
+    )
+    .file("src/cart/src/cart.csproj", "<Project/>\n")
+    .file(
+        "src/checkout/Dockerfile",
+        "FROM local/busybox:1\nCOPY ./src/checkout/main.go /app/\nCOPY ./pb/demo.proto /app/pb/\n",
+    )
+    .file("src/checkout/main.go", "package main\n")
+    .file(
+        "src/frontend/Dockerfile",
+        "FROM local/busybox:1\nCOPY ./src/frontend/ /app/\n",
+    )
+    .file(
+        "src/frontend/Dockerfile.cypress",
+        "FROM local/busybox:1\nCOPY ./src/frontend/cypress /e2e/\n",
+    )
+    .file("src/frontend/cypress/e2e.cy.ts", "it('loads')\n")
+    .file(
+        "src/payment/Dockerfile",
+        "FROM local/busybox:1\nARG NODE_ENV\nCOPY ./src/payment/index.js ./pb/demo.proto /app/\n",
+    )
+    .file("src/payment/index.js", "console.log(1)\n")
+    // Not built by Compose: a folder of its own, built from itself.
+    .file("src/docs/Dockerfile", "FROM local/busybox:1\nCOPY index.html /srv/\n")
+    .file("src/docs/index.html", "<h1>docs</h1>\n")
+    .file("src/postgresql/init.sql", "create table t();\n")
+    // A raw manifest: payment's own image is pinned, the per-service tags
+    // of one repository are not.
+    .file(
+        "kubernetes/demo.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: cart}\nspec:\n  template:\n    spec:\n      containers:\n        - name: cart\n          image: 'ghcr.io/open-telemetry/demo:2.0-cart'\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: payment}\nspec:\n  template:\n    spec:\n      containers:\n        - name: payment\n          image: registry.example.com/acme/payments-api:2.0\n        - name: cache\n          image: valkey/valkey:8.1-alpine\n",
+    )
+    // A kustomize base, its overlay and a component.
+    .file("k8s/base/kustomization.yaml", "resources: [checkout.yaml]\n")
+    .file(
+        "k8s/base/checkout.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: checkout}\nspec:\n  template:\n    spec:\n      containers:\n        - name: checkout\n          image: checkout\n",
+    )
+    .file(
+        "k8s/prod/kustomization.yaml",
+        "resources: [../base]\ncomponents: [../components/debug]\n",
+    )
+    .file(
+        "k8s/components/debug/kustomization.yaml",
+        "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\npatches:\n  - patch: |-\n      apiVersion: apps/v1\n      kind: Deployment\n      metadata: {name: checkout}\n      spec: {replicas: 1}\n",
+    )
+    // A chart with per-service values.
+    .file(
+        "charts/demo/Chart.yaml",
+        "apiVersion: v2\nname: demo\nversion: 0.1.0\n",
+    )
+    .file(
+        "charts/demo/values.yaml",
+        "frontend:\n  image:\n    repository: ghcr.io/acme/frontend\n    tag: \"1.0\"\ncheckout:\n  image: checkout:1.0\nvalkey:\n  image: valkey/valkey:8\n",
+    )
+    .file(
+        "charts/demo/templates/deployment.yaml",
+        "{{- range $name, $s := .Values }}\nimage: {{ $s.image.repository }}{{ with $s.image.digest }}@{{ . }}{{ end }}\n{{- end }}\n",
+    );
+    (parent, r)
+}
+
+#[test]
+fn init_reads_a_compose_file_like_the_opentelemetry_demo() {
+    let (_parent, r) = otel_shaped_repo("init-otel");
+    r.commit();
+    let out = r
+        .pipeline()
+        .args(["init"])
+        .env("AWS_REGION", "eu-west-1")
+        .env_remove("POSTGRES_DOCKERFILE")
+        .expect(0);
+    // Every service the Compose file builds, and the folder it does not.
+    assert!(
+        out.stderr.contains(
+            "built by docker-compose.yml: 6 (ad, cart, checkout, frontend, frontend-tests, payment)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr
+            .contains("folders holding a Dockerfile: 1 (docs)"),
+        "{}",
+        out.stderr
+    );
+    // One whose Dockerfile is missing is reported, not written.
+    assert!(
+        out.stderr.contains(
+            "not a service: docker-compose.yml: service `postgresql`: its Dockerfile `src/postgresql/Dockerfile` does not exist"
+        ),
+        "{}",
+        out.stderr
+    );
+    let written = r.read("pipeline.yaml");
+    assert!(
+        written.contains("defaults:\n  context: .  "),
+        "built from the root, as Compose does:\n{written}"
+    );
+    assert!(written.contains("    context: src/docs\n"), "{written}");
+    insta::assert_snapshot!(written);
+    // The offline plan of the written file: every service, none WILL FAIL.
+    for service in [
+        "ad",
+        "cart",
+        "checkout",
+        "docs",
+        "frontend",
+        "frontend-tests",
+        "payment",
+    ] {
+        assert!(
+            out.stdout.contains(&format!(" {service} ")),
+            "{service}:\n{}",
+            out.stdout
+        );
+    }
+    assert!(!out.stdout.contains("WILL FAIL"), "{}", out.stdout);
+    assert!(out.stdout.contains("7 to build"), "{}", out.stdout);
+    // The manifests it found can be patched, each pinning what it deploys.
+    for pinned in [
+        "k8s/prod/kustomization.yaml: pinned checkout (digest)",
+        "charts/demo/values.yaml: pinned checkout, frontend (digest)",
+        "kubernetes/demo.yaml: pinned payment (digest)",
+    ] {
+        assert!(out.stderr.contains(pinned), "{pinned}:\n{}", out.stderr);
+    }
+    // And so does `plan` itself, for each service.
+    let out = r
+        .pipeline()
+        .args(["plan", "--offline", "--output", "json"])
+        .expect(0);
+    let plan: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    for service in plan["services"].as_array().unwrap() {
+        assert_eq!(service["decision"]["action"], "build", "{service}");
+    }
+}
+
+#[test]
+fn init_finds_nested_service_folders_and_containerfiles() {
+    let r = Repo::new("init-nested");
+    r.file("services/base/Containerfile", "FROM local/busybox:1\n")
+        .file(
+            "services/payments/api/Containerfile",
+            "ARG BASE_IMAGE\nFROM ${BASE_IMAGE}\nCOPY main.go /app/\n",
+        )
+        .file("services/payments/api/main.go", "package main\n")
+        .file(
+            "services/payments/worker/Dockerfile",
+            "FROM local/busybox:1\nCOPY worker.sh /app/\n",
+        )
+        .file("services/payments/worker/worker.sh", "#!/bin/sh\n")
+        .file("services/Legacy/Dockerfile", "FROM local/busybox:1\n")
+        // A service's own subfolders are its sources, not services.
+        .file(
+            "services/web/Dockerfile",
+            "FROM local/busybox:1\nCOPY . /srv/\n",
+        )
+        .file("services/web/admin/Dockerfile", "FROM local/busybox:1\n");
+    r.commit();
+    let out = r.pipeline().args(["init"]).expect(0);
+    let written = r.read("pipeline.yaml");
+    assert!(written.contains("discover:\n  depth: 2 "), "{written}");
+    assert!(
+        written.contains("  legacy:\n    folder: services/Legacy\n"),
+        "an invalid folder name gets a valid service name:\n{written}"
+    );
+    assert!(
+        written.contains("  payments-api:\n    requires: [base] "),
+        "{written}"
+    );
+    assert!(
+        out.stderr.contains(
+            "folders holding a Dockerfile: 5 (base, legacy, payments-api, payments-worker, web)"
+        ),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("5 to build"), "{}", out.stdout);
+    let services = r.pipeline().args(["services"]).expect(0).stdout;
+    assert!(
+        services.contains("services/payments/api/Containerfile"),
+        "{services}"
+    );
+
+    // When the written file does not plan, it stays, and the error says why.
+    let outside = Repo::new("init-outside");
+    outside.file("Dockerfile", "FROM local/busybox:1\n");
+    let r = Repo::new("init-broken");
+    r.file("services/web/Dockerfile", "FROM local/busybox:1\n");
+    std::os::unix::fs::symlink(&outside.dir, r.dir.join("services/ext")).unwrap();
+    r.commit();
+    let out = r.pipeline().args(["init"]).expect(2);
+    assert!(
+        out.stderr
+            .contains("pipeline.yaml is written, but `pipeline plan --offline` fails on it")
+            && out.stderr.contains("outside the repo"),
+        "{}",
+        out.stderr
+    );
+    assert!(r.dir.join("pipeline.yaml").is_file());
+}
+
+#[test]
+fn init_takes_the_services_dir_it_is_given() {
+    let r = Repo::new("init-dir");
+    r.file("apps/web/Dockerfile", "FROM local/busybox:1\n")
+        .file("images/base/Dockerfile", "FROM local/busybox:1\n")
+        .file("images/tools/Dockerfile", "FROM local/busybox:1\n");
+    r.commit();
+    let out = r
+        .pipeline()
+        .args(["init", "--services-dir", "images"])
+        .expect(0);
+    let written = r.read("pipeline.yaml");
+    assert!(
+        written.contains("services_dir: images   ") && written.contains("found: base, tools"),
+        "{written}"
+    );
+    assert!(out.stdout.contains("2 to build"), "{}", out.stdout);
+
+    // Without it, the usual root that holds services.
+    std::fs::remove_file(r.dir.join("pipeline.yaml")).unwrap();
+    r.pipeline().args(["init"]).expect(0);
+    assert!(r.read("pipeline.yaml").contains("services_dir: apps "));
+
+    // A folder that is not there is a usage error, and nothing is written.
+    std::fs::remove_file(r.dir.join("pipeline.yaml")).unwrap();
+    let out = r
+        .pipeline()
+        .args(["init", "--services-dir", "nope"])
+        .expect(2);
+    assert!(
+        out.stderr.contains("--services-dir nope: not a folder"),
+        "{}",
+        out.stderr
+    );
+    assert!(!r.dir.join("pipeline.yaml").exists());
 }
 
 /// A fixture repo that plans offline, with no stack: `base`, and `app`
@@ -222,4 +551,223 @@ fn a_copy_source_outside_the_context_will_fail_and_names_the_context_that_has_it
     );
     let out = r.pipeline().args(["plan", "--offline"]).expect(0);
     assert!(!out.stdout.contains("WILL FAIL"), "{}", out.stdout);
+}
+
+/// A repo with one service and one raw manifest that deploys it, for the
+/// tests of inputs that must be refused before anything is written.
+fn one_service_repo(name: &str) -> Repo {
+    let r = Repo::new(name);
+    r.file(
+        "pipeline.yaml",
+        "version: 1\nregistry:\n  host: registry.test\n  repository_prefix: shop/\nservices_dir: services\nmanifests:\n  raw: [k8s/cart.yaml]\n",
+    )
+    .file("services/cart/Dockerfile", "FROM scratch\n")
+    .file(
+        "k8s/cart.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: cart\nspec:\n  template:\n    spec:\n      containers:\n        - name: cart\n          image: registry.test/shop/cart:latest # pinned by pipeline\n",
+    );
+    r
+}
+
+/// A results file for `one_service_repo`, with `edit` applied to its JSON.
+fn results_with(edit: impl FnOnce(&mut serde_json::Value)) -> String {
+    let mut results = serde_json::json!({
+        "schema": 1,
+        "git": { "sha": "1a2b3c4", "dirty": false },
+        "registry": "registry.test",
+        "services": {
+            "cart": {
+                "status": "built",
+                "repository": "registry.test/shop/cart",
+                "digest": format!("sha256:{}", "ab".repeat(32)),
+                "tags": ["latest"],
+                "input_digest": format!("sha256:{}", "cd".repeat(32)),
+                "duration_ms": 10,
+                "error": null,
+                "reason": "no image with tag latest in registry"
+            }
+        },
+        "manifests": []
+    });
+    edit(&mut results);
+    serde_json::to_string_pretty(&results).unwrap()
+}
+
+#[test]
+fn a_results_file_is_checked_before_it_reaches_a_manifest() {
+    let r = one_service_repo("hostile-results");
+    let manifest = r.read("k8s/cart.yaml");
+    let cart = |f: &str, v: serde_json::Value| {
+        let f = f.to_string();
+        move |j: &mut serde_json::Value| j["services"]["cart"][f] = v
+    };
+    let cases: Vec<(&str, String)> = vec![
+        (
+            "schema: 99 is not a results schema",
+            results_with(|j| j["schema"] = 99.into()),
+        ),
+        (
+            "services.cart.digest: `sha256:zz` is not a digest",
+            results_with(cart("digest", "sha256:zz".into())),
+        ),
+        (
+            "services.cart.repository: `registry.test/shop/cart\\nimage: evil` is not a repository",
+            results_with(cart(
+                "repository",
+                "registry.test/shop/cart\nimage: evil".into(),
+            )),
+        ),
+        (
+            "services.cart.tags: `la test` is not a valid tag",
+            results_with(cart("tags", serde_json::json!(["la test"]))),
+        ),
+        (
+            "services.cart.status: unknown variant `pushed`",
+            results_with(cart("status", "pushed".into())),
+        ),
+    ];
+    for (expected, text) in cases {
+        r.file("ci/results.json", &text);
+        for command in [
+            &["patch", "--results", "ci/results.json"][..],
+            &["patch", "--check", "--results", "ci/results.json"][..],
+            &["release", "v1.0.0", "--results", "ci/results.json"][..],
+        ] {
+            let mut run = r.pipeline();
+            for a in command {
+                run = run.args([*a]);
+            }
+            let out = run.expect(2);
+            assert!(
+                out.stderr.contains("ci/results.json") && out.stderr.contains(expected),
+                "{command:?}: want `{expected}` in\n{}",
+                out.stderr
+            );
+        }
+        assert_eq!(r.read("k8s/cart.yaml"), manifest, "nothing written");
+    }
+    // The same file, valid, is patched in: the checks refuse only the bad.
+    r.file("ci/results.json", &results_with(|_| {}));
+    r.pipeline()
+        .args(["patch", "--results", "ci/results.json"])
+        .expect(0);
+    assert!(
+        r.read("k8s/cart.yaml").contains(&format!(
+            "registry.test/shop/cart@sha256:{}",
+            "ab".repeat(32)
+        )),
+        "{}",
+        r.read("k8s/cart.yaml")
+    );
+}
+
+#[test]
+fn config_errors_name_their_line() {
+    let r = one_service_repo("config-lines");
+    let base = r.read("pipeline.yaml");
+    let expect = |config: Vec<u8>, want: &[&str]| {
+        std::fs::write(r.dir.join("pipeline.yaml"), config).unwrap();
+        let out = r.pipeline().args(["plan", "--offline"]).expect(2);
+        for w in want {
+            assert!(out.stderr.contains(w), "want `{w}` in\n{}", out.stderr);
+        }
+        out.stderr
+    };
+    // Invalid UTF-8 on line 3: its line, column and byte offset, no hint
+    // about -C.
+    let mut bytes = b"version: 1\nregistry:\n  host: regis\xfftry.test\n".to_vec();
+    bytes.extend_from_slice(&base.as_bytes()[base.find("  repository_prefix").unwrap()..]);
+    let stderr = expect(bytes, &["pipeline.yaml:3:14: byte 34 is not valid UTF-8"]);
+    assert!(!stderr.contains("-C"), "{stderr}");
+    // An invalid tag template at its line.
+    expect(
+        format!("{base}tags: [latest, \"{{nope}}\"]\n").into_bytes(),
+        &["pipeline.yaml:8", "{nope}"],
+    );
+    // services_dir missing, or a file: its own line, not a service.
+    expect(
+        base.replace("services_dir: services", "services_dir: srv")
+            .into_bytes(),
+        &["pipeline.yaml:5", "services_dir `srv` is not a folder"],
+    );
+    r.file("srv", "a file\n");
+    expect(
+        base.replace("services_dir: services", "services_dir: srv")
+            .into_bytes(),
+        &["pipeline.yaml:5", "services_dir `srv` is not a folder"],
+    );
+}
+
+#[test]
+fn service_folders_and_dockerfiles_outside_the_repo_are_refused() {
+    let r = one_service_repo("outside-links");
+    let outside = Repo::new("outside-links-elsewhere");
+    outside
+        .file("api/Dockerfile", "FROM scratch\nCOPY secret.txt /\n")
+        .file("api/secret.txt", "not for the image\n")
+        .file("orders.Dockerfile", "FROM scratch\n");
+    std::os::unix::fs::symlink(outside.dir.join("api"), r.dir.join("services/api")).unwrap();
+    let out = r.pipeline().args(["plan", "--offline"]).expect(2);
+    assert!(
+        out.stderr.contains("pipeline.yaml:5")
+            && out
+                .stderr
+                .contains("the service folder `services/api` is a symlink to")
+            && out.stderr.contains("outside the repo"),
+        "{}",
+        out.stderr
+    );
+    std::fs::remove_file(r.dir.join("services/api")).unwrap();
+
+    // A Dockerfile linked out of the repo: refused, naming it.
+    std::fs::create_dir_all(r.dir.join("services/orders")).unwrap();
+    std::os::unix::fs::symlink(
+        outside.dir.join("orders.Dockerfile"),
+        r.dir.join("services/orders/Dockerfile"),
+    )
+    .unwrap();
+    let out = r.pipeline().args(["plan", "--offline"]).expect(2);
+    assert!(
+        out.stderr.contains("services/orders/Dockerfile")
+            && out.stderr.contains("outside the repo"),
+        "{}",
+        out.stderr
+    );
+    // Linked within the repo, it is a service like any other.
+    std::fs::remove_file(r.dir.join("services/orders/Dockerfile")).unwrap();
+    r.file("docker/orders", "FROM scratch\n");
+    std::os::unix::fs::symlink(
+        "../../docker/orders",
+        r.dir.join("services/orders/Dockerfile"),
+    )
+    .unwrap();
+    let out = r.pipeline().args(["plan", "--offline"]).expect(0);
+    assert!(
+        out.stdout.lines().any(|l| l.contains(" orders ")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn an_unreadable_service_folder_is_an_error_naming_it() {
+    let r = one_service_repo("unreadable");
+    r.file("services/orders/Dockerfile", "FROM scratch\n");
+    let folder = r.dir.join("services/orders");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let out = r
+        .pipeline()
+        .without_root_override()
+        .args(["plan", "--offline"])
+        .output();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("cannot read the folder `services/orders`")
+            && out.stderr.contains("Permission denied"),
+        "{}",
+        out.stderr
+    );
 }

@@ -92,6 +92,14 @@ impl<'a> ServiceLog<'a> {
         });
     }
 
+    pub(crate) fn reporter(&self) -> &'a dyn Reporter {
+        self.reporter
+    }
+
+    pub(crate) fn service(&self) -> &'a str {
+        self.service
+    }
+
     pub(crate) fn tail(&self) -> Vec<String> {
         self.tail.iter().cloned().collect()
     }

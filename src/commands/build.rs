@@ -3,6 +3,7 @@
 
 use std::time::Instant;
 
+use super::lock::Lock;
 use super::{
     announce, builders, connect_engine, execute_plan, finish, make_plan, reporter, results_path,
     secrets, state_dir, stdout,
@@ -23,6 +24,7 @@ pub(super) async fn command(
 ) -> Result<(), Error> {
     let started = Instant::now();
     let state = state_dir(config)?;
+    let _lock = Lock::take(&state, "build", !globals.no_wait).await?;
     let plan = make_plan(config, services, names, &results_path(config, None))?;
     // Every secret is read before anything else happens.
     let secrets = secrets(config, &plan)?;
@@ -51,6 +53,7 @@ pub(super) async fn command(
             keep_going: false,
             builders,
             secrets,
+            retry: config.push.policy(),
             logs_dir: state.join("logs"),
             labels: config.build.labels.clone(),
         },

@@ -6,6 +6,7 @@
 mod build;
 pub(crate) mod doctor;
 pub(crate) mod init;
+mod lock;
 mod patch;
 mod plan;
 mod release;
@@ -37,14 +38,14 @@ use crate::report::{Event, GitSummary, ManifestResult, Reporter, Results, SCHEMA
 pub(crate) async fn execute(invocation: Invocation) -> Result<(), Error> {
     let globals = &invocation.globals;
     match &invocation.command {
-        Cmd::Init => return init::command(globals),
+        Cmd::Init { services_dir } => return init::command(globals, services_dir.as_deref()).await,
         Cmd::Doctor => return doctor::command(globals).await,
         _ => {}
     }
     let config = Config::load(&globals.config)?;
     let services = discover::discover(&config)?;
     match &invocation.command {
-        Cmd::Init | Cmd::Doctor => unreachable!("handled before the config is loaded"),
+        Cmd::Init { .. } | Cmd::Doctor => unreachable!("handled before the config is loaded"),
         Cmd::Services => services::command(globals, &services),
         Cmd::Run(options) => run::command(globals, &config, &services, options).await,
         Cmd::Plan(options) => plan::command(globals, &config, &services, options).await,
@@ -53,14 +54,17 @@ pub(crate) async fn execute(invocation: Invocation) -> Result<(), Error> {
             results,
             check,
             strict,
-        } => patch::command(
-            globals,
-            &config,
-            &services,
-            results.as_deref(),
-            *check,
-            *strict,
-        ),
+        } => {
+            patch::command(
+                globals,
+                &config,
+                &services,
+                results.as_deref(),
+                *check,
+                *strict,
+            )
+            .await
+        }
         Cmd::Build {
             services: names,
             jobs,
@@ -288,8 +292,16 @@ fn load_results(path: &Path) -> Result<Results, Error> {
             path.display()
         ))
     })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Usage(format!("{}: not a results file: {e}", path.display())))
+    // The error names the field (`services.cart.status: unknown variant`).
+    let results: Results =
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
+            .map_err(|e| Error::Usage(format!("{}: not a results file: {e}", path.display())))?;
+    // Read back from disk, maybe from another job: checked before its
+    // digests reach a manifest or a tag.
+    results
+        .validate()
+        .map_err(|e| Error::Usage(format!("{}: {e}", path.display())))?;
+    Ok(results)
 }
 
 /// Plans `names`, comparing with the results file `results` when it exists,

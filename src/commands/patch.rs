@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use super::{load_results, manifest_results, names, pins, refuse_warnings, results_path, stdout};
+use super::lock::Lock;
+use super::{
+    load_results, manifest_results, names, pins, refuse_warnings, results_path, state_dir, stdout,
+};
 use crate::cli::{Globals, Output};
 use crate::config::Config;
 use crate::discover::Service;
@@ -13,7 +16,7 @@ use crate::report::render;
 
 /// `pipeline patch`: applies a results file to the configured manifests, or
 /// with `check` shows what would change and fails on drift.
-pub(super) fn command(
+pub(super) async fn command(
     globals: &Globals,
     config: &Config,
     services: &[Service],
@@ -22,6 +25,11 @@ pub(super) fn command(
     strict: bool,
 ) -> Result<(), Error> {
     let path = results_path(config, results);
+    // Manifests and the results file are written: one at a time.
+    let _lock = match check {
+        true => None,
+        false => Some(Lock::take(&state_dir(config)?, "patch", !globals.no_wait).await?),
+    };
     let mut results = load_results(&path)?;
     if !config.manifests.configured() {
         return Err(Error::Usage(

@@ -3,6 +3,7 @@
 
 use oci_registry::Registry;
 
+use super::lock::Lock;
 use super::{load_results, names, refuse_warnings, results_path, state_dir, stdout};
 use crate::cli::{Globals, Output, ReleaseOptions};
 use crate::config::{Config, Pin};
@@ -49,6 +50,7 @@ pub(super) async fn command(
     }
     let chosen = |name: &str| options.only.is_empty() || options.only.iter().any(|o| o == name);
     let results_file = results_path(config, options.results.as_deref());
+    let _lock = Lock::take(&state_dir(config)?, "release", !globals.no_wait).await?;
     let results = match &options.from_tag {
         Some(_) => None,
         None => Some(load_results(&results_file)?),

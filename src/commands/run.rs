@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use oci_registry::Registry;
 
+use super::lock::Lock;
 use super::{
     announce, builders, connect_engine, execute_plan, finish, make_plan, manifest_results, names,
     pins, refuse_warnings, reporter, results_path, secrets, state_dir,
@@ -31,6 +32,8 @@ pub(super) async fn command(
     let started = Instant::now();
     let results_file = results_path(config, options.results.as_deref());
     let state = state_dir(config)?;
+    // One run per checkout; a waiting run plans once it has the lock.
+    let _lock = Lock::take(&state, "run", !globals.no_wait).await?;
     let plan = make_plan(config, services, &options.services, &results_file)?;
     // Every secret is read before anything else happens.
     let secrets = secrets(config, &plan)?;
@@ -122,6 +125,7 @@ pub(super) async fn command(
             keep_going: options.keep_going,
             builders,
             secrets,
+            retry: config.push.policy(),
             logs_dir: state.join("logs"),
             labels: config.build.labels.clone(),
         },

@@ -197,6 +197,78 @@ service_settings! {
     secrets: BTreeMap<String, At<SecretSource>>,
 }
 
+/// How pushes and registry requests are retried on transient errors.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct PushSettings {
+    /// Retries after the first attempt.
+    #[serde(default = "default_retries")]
+    pub(crate) retries: u32,
+    /// No retry starts later than this after the first attempt: `90s`,
+    /// `2m`, `1m30s`.
+    #[serde(default = "default_retry_window")]
+    pub(crate) retry_window: At<String>,
+}
+
+fn default_retries() -> u32 {
+    5
+}
+
+fn default_retry_window() -> At<String> {
+    At {
+        value: "2m".into(),
+        loc: Loc::default(),
+    }
+}
+
+impl Default for PushSettings {
+    fn default() -> Self {
+        PushSettings {
+            retries: default_retries(),
+            retry_window: default_retry_window(),
+        }
+    }
+}
+
+/// `90s`, `2m`, `1m30s`, `500ms`.
+pub(crate) fn parse_duration(text: &str) -> Option<std::time::Duration> {
+    let mut total = std::time::Duration::ZERO;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let digits = rest.find(|c: char| !c.is_ascii_digit())?;
+        let (number, tail) = rest.split_at(digits);
+        let number: u64 = number.parse().ok()?;
+        let unit = tail
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(tail.len());
+        let (unit, tail) = tail.split_at(unit);
+        total += match unit {
+            "ms" => std::time::Duration::from_millis(number),
+            "s" => std::time::Duration::from_secs(number),
+            "m" => std::time::Duration::from_secs(number * 60),
+            "h" => std::time::Duration::from_secs(number * 3600),
+            _ => return None,
+        };
+        rest = tail;
+    }
+    Some(total)
+}
+
+impl PushSettings {
+    /// The retry policy these settings describe (checked at load).
+    pub(crate) fn policy(&self) -> oci_registry::RetryPolicy {
+        oci_registry::RetryPolicy {
+            retries: self.retries,
+            window: parse_duration(&self.retry_window.value)
+                .unwrap_or(std::time::Duration::from_secs(120)),
+            ..oci_registry::RetryPolicy::default()
+        }
+    }
+}
+
 /// How services are found under `services_dir`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -368,6 +440,8 @@ struct RawConfig {
     #[serde(default)]
     discover: DiscoverSettings,
     #[serde(default)]
+    push: PushSettings,
+    #[serde(default)]
     defaults: ServiceSettings,
     #[serde(default)]
     services: BTreeMap<String, At<ServiceSettings>>,
@@ -390,6 +464,7 @@ pub(crate) struct Config {
     pub(crate) registry: RegistrySettings,
     pub(crate) services_dir: At<String>,
     pub(crate) discover: DiscoverSettings,
+    pub(crate) push: PushSettings,
     pub(crate) defaults: ServiceSettings,
     pub(crate) services: BTreeMap<String, At<ServiceSettings>>,
     pub(crate) tags: Vec<At<String>>,
@@ -400,10 +475,28 @@ pub(crate) struct Config {
 impl Config {
     /// Reads and checks `file`.
     pub(crate) fn load(file: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(file).map_err(|e| ConfigError {
+        let bytes = std::fs::read(file).map_err(|e| ConfigError {
             file: file.to_path_buf(),
             loc: None,
             message: format!("cannot read the config file: {e}; run pipeline in the repo root or pass -C DIR / --config FILE"),
+        })?;
+        let text = String::from_utf8(bytes).map_err(|e| {
+            // Where the bad byte is, in the terms editors use.
+            let good = &e.as_bytes()[..e.utf8_error().valid_up_to()];
+            let line = good.iter().filter(|b| **b == b'\n').count() + 1;
+            let column =
+                good.len() - good.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1) + 1;
+            ConfigError {
+                file: file.to_path_buf(),
+                loc: Some(Loc {
+                    line: line as u64,
+                    column: column as u64,
+                }),
+                message: format!(
+                    "byte {} is not valid UTF-8; save the file as UTF-8",
+                    good.len()
+                ),
+            }
         })?;
         Config::parse(file, &text)
     }
@@ -437,6 +530,7 @@ impl Config {
             file: file.to_path_buf(),
             registry: raw.registry,
             discover: raw.discover,
+            push: raw.push,
             services_dir: raw.services_dir.unwrap_or(At {
                 value: "services".into(),
                 loc: Loc::default(),
@@ -470,6 +564,16 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        let window = &self.push.retry_window;
+        if parse_duration(&window.value).is_none() {
+            return Err(self.error(
+                window.loc,
+                format!(
+                    "push.retry_window `{}` is not a duration: write it like 90s, 2m or 1m30s",
+                    window.value
+                ),
+            ));
+        }
         let depth = &self.discover.depth;
         if !(1..=8).contains(&depth.value) {
             return Err(self.error(

@@ -172,7 +172,11 @@ fn scan(
         if !path.is_dir() {
             continue;
         }
-        let child = format!("{rel}/{file_name}");
+        // `services_dir: .` lists `x`, as a configured `folder: x` reads.
+        let child = match rel {
+            "." => file_name.clone(),
+            _ => format!("{rel}/{file_name}"),
+        };
         if entry.file_type().is_ok_and(|t| t.is_symlink()) {
             let real = path.canonicalize().map_err(|e| {
                 config.error(
@@ -190,7 +194,25 @@ fn scan(
                 ));
             }
         }
-        let dockerfile = DOCKERFILES.into_iter().find(|d| path.join(d).is_file());
+        // `is_file` would call an unreadable folder one without a
+        // Dockerfile, and the service would vanish from the plan.
+        let mut dockerfile = None;
+        for name in DOCKERFILES {
+            match std::fs::metadata(path.join(name)) {
+                Ok(m) if m.is_file() => {
+                    dockerfile = Some(name);
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(config.error(
+                        config.services_dir.loc,
+                        format!("cannot read the folder `{child}`: {e}; fix its permissions, or move it out of services_dir"),
+                    ));
+                }
+            }
+        }
         match dockerfile {
             Some(dockerfile) => {
                 let services_dir = config.root.join(&config.services_dir.value);
@@ -290,6 +312,21 @@ fn resolve(
         None => folder.to_string(),
     };
     let at = |field: &Option<At<String>>| field.as_ref().map(|f| f.loc).unwrap_or(loc);
+    // A Dockerfile may be a symlink within the repo, not out of it: what
+    // it says is sent to the engine.
+    if let (Ok(root), Ok(real)) = (
+        config.root.canonicalize(),
+        config.root.join(&dockerfile).canonicalize(),
+    ) && !real.starts_with(&root)
+    {
+        return Err(config.error(
+            at(&s.dockerfile),
+            format!(
+                "service `{name}`: the Dockerfile `{dockerfile}` is a symlink to {}, outside the repo; copy it into the repo",
+                real.display()
+            ),
+        ));
+    }
     if !config.root.join(&dockerfile).is_file() {
         return Err(config.error(
             at(&s.dockerfile),
@@ -690,6 +727,27 @@ mod tests {
     }
 
     #[test]
+    fn services_dir_dot_and_a_folder_override_name_one_service() {
+        let r = Repo::new("dot");
+        r.file("cart/Dockerfile", "FROM scratch\n")
+            .file("web/Dockerfile", "FROM scratch\n");
+        let head = format!("{HEAD}services_dir: .\n");
+        let s = r
+            .discover(&format!(
+                "{head}services:\n  shop-cart:\n    folder: cart\n"
+            ))
+            .unwrap();
+        let names: Vec<_> = s
+            .iter()
+            .map(|s| (s.name.as_str(), s.dockerfile.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [("shop-cart", "cart/Dockerfile"), ("web", "web/Dockerfile")]
+        );
+    }
+
+    #[test]
     fn nested_folders_containerfiles_depth_and_names() {
         let r = Repo::new("nested");
         r.file("services/payments/api/Dockerfile", "FROM scratch\n")
@@ -773,6 +831,30 @@ mod tests {
             ["a", "b"]
         );
         std::fs::remove_dir_all(&outside).unwrap();
+    }
+
+    #[test]
+    fn a_dockerfile_may_link_within_the_repo_but_not_out_of_it() {
+        let r = Repo::new("dockerfile-link");
+        r.file("docker/orders", "FROM scratch\n");
+        std::fs::create_dir_all(r.0.join("services/orders")).unwrap();
+        std::os::unix::fs::symlink(
+            "../../docker/orders",
+            r.0.join("services/orders/Dockerfile"),
+        )
+        .unwrap();
+        let s = r.discover(HEAD).unwrap();
+        assert_eq!(s[0].dockerfile, "services/orders/Dockerfile");
+        let outside = std::env::temp_dir().join(format!("pipeline-df-{}", std::process::id()));
+        std::fs::write(&outside, "FROM scratch\n").unwrap();
+        std::fs::remove_file(r.0.join("services/orders/Dockerfile")).unwrap();
+        std::os::unix::fs::symlink(&outside, r.0.join("services/orders/Dockerfile")).unwrap();
+        let e = r.discover(HEAD).unwrap_err();
+        assert!(
+            e.message.contains("is a symlink to") && e.message.contains("outside the repo"),
+            "{e}"
+        );
+        std::fs::remove_file(&outside).unwrap();
     }
 
     #[test]

@@ -37,6 +37,18 @@ pub(crate) struct World {
     pub(crate) broken: Vec<String>,
     /// Tags the registry refuses, as `repository:tag`.
     pub(crate) refused: Vec<String>,
+    /// Per repository, the errors its next pushes fail with, in order
+    /// (`unauthorized…` is a login failure, anything else the engine's
+    /// push error text).
+    pub(crate) push_errors: HashMap<String, Vec<String>>,
+    /// Per repository, a digest another run pushes to the content tag
+    /// right after ours lands (the cross-machine race).
+    pub(crate) pushed_over: HashMap<String, String>,
+    /// Per repository, a digest another run pushed to the content tag
+    /// just before ours (after our check that it is not there).
+    pub(crate) pushed_first: HashMap<String, String>,
+    /// How pushes are retried (default: never).
+    pub(crate) retry: Option<oci_registry::RetryPolicy>,
 }
 
 #[derive(Clone, Default)]
@@ -149,9 +161,24 @@ impl Engine for Fakes {
         let (repo, _) = split(&format!("{repository}:{tag}"));
         let mut world = self.world.lock().unwrap();
         world.log.push(format!("push {repo}"));
+        if let Some(other) = world.pushed_first.remove(&repo) {
+            world.tags.insert((repo.clone(), tag.to_string()), other);
+        }
+        if let Some(errors) = world.push_errors.get_mut(&repo)
+            && !errors.is_empty()
+        {
+            let error = errors.remove(0);
+            return Err(match error.starts_with("unauthorized") {
+                true => EngineError::Unauthorized(error),
+                false => EngineError::Push(error),
+            });
+        }
         world
             .tags
             .insert((repo.clone(), tag.to_string()), digest_of(&repo));
+        if let Some(other) = world.pushed_over.remove(&repo) {
+            world.tags.insert((repo.clone(), tag.to_string()), other);
+        }
         Ok(())
     }
 }
@@ -294,6 +321,13 @@ pub(crate) async fn run_reported(
                 frontend: dockerfile::Frontend::DOCKER_20_10,
             },
             secrets: HashMap::new(),
+            retry: fakes
+                .world
+                .lock()
+                .unwrap()
+                .retry
+                .clone()
+                .unwrap_or_else(oci_registry::RetryPolicy::never),
             logs_dir: logs,
             labels: BTreeMap::new(),
         },

@@ -110,6 +110,117 @@ async fn a_refused_tag_fails_its_service_only() {
     assert_eq!(results["b"].tags, ["in-b", "latest"]);
 }
 
+/// Quick retries, for the tests of them.
+fn quick(retries: u32) -> oci_registry::RetryPolicy {
+    use std::time::Duration;
+    oci_registry::RetryPolicy {
+        retries,
+        window: Duration::from_secs(10),
+        min_delay: Duration::from_millis(1),
+        max_delay: Duration::from_millis(5),
+    }
+}
+
+fn pushes(fakes: &Fakes, repository: &str) -> usize {
+    let push = format!("push {repository}");
+    fakes.log().iter().filter(|l| **l == push).count()
+}
+
+#[tokio::test]
+async fn transient_push_errors_are_retried_and_final_ones_are_not() {
+    let fakes = Fakes::default();
+    {
+        let mut world = fakes.world.lock().unwrap();
+        world.retry = Some(quick(3));
+        world.push_errors.insert(
+            "shop/a".into(),
+            vec![
+                "received unexpected HTTP status: 503 Service Unavailable".into(),
+                "toomanyrequests: Rate exceeded".into(),
+            ],
+        );
+        world.push_errors.insert(
+            "shop/b".into(),
+            vec!["denied: requested access to the resource is denied".into()],
+        );
+        world.push_errors.insert(
+            "shop/c".into(),
+            vec!["read: connection reset by peer".into(); 9],
+        );
+    }
+    let plan = plan(vec![step("a", &[]), step("b", &[]), step("c", &[])]);
+    let results = run(&fakes, &plan, 3, true).await;
+    assert_eq!(
+        results["a"].status,
+        Status::Built,
+        "{:?}",
+        results["a"].error
+    );
+    assert_eq!(pushes(&fakes, "shop/a"), 3);
+    // Final: one attempt, and no "gave up".
+    let b = results["b"].error.as_deref().unwrap();
+    assert_eq!(pushes(&fakes, "shop/b"), 1);
+    assert!(b.contains("denied") && !b.contains("attempts"), "{b}");
+    // Transient for longer than the retries: the count is in the error.
+    let c = results["c"].error.as_deref().unwrap();
+    assert_eq!(pushes(&fakes, "shop/c"), 4);
+    assert!(c.ends_with("(gave up after 4 attempts)"), "{c}");
+}
+
+#[tokio::test]
+async fn an_engine_login_failure_is_retried_when_our_login_works() {
+    // The engine calls a 503 on its `/v2/` ping "unauthorized"; the fake
+    // registry (our own client) answers, so the push is tried again.
+    let fakes = Fakes::default();
+    {
+        let mut world = fakes.world.lock().unwrap();
+        world.retry = Some(quick(2));
+        world.push_errors.insert(
+            "shop/a".into(),
+            vec!["unauthorized: authentication required".into()],
+        );
+    }
+    let results = run(&fakes, &plan(vec![step("a", &[])]), 1, false).await;
+    assert_eq!(
+        results["a"].status,
+        Status::Built,
+        "{:?}",
+        results["a"].error
+    );
+    assert_eq!(pushes(&fakes, "shop/a"), 2);
+}
+
+#[tokio::test]
+async fn a_content_tag_another_run_pushed_is_the_one_recorded_and_tagged() {
+    let fakes = Fakes::default();
+    let theirs = digest_of("the other run's image");
+    {
+        let mut world = fakes.world.lock().unwrap();
+        // a: replaced right after our push lands.
+        world.pushed_over.insert("shop/a".into(), theirs.clone());
+        // b: theirs lands just before ours, and the IMMUTABLE repository
+        // refuses ours.
+        world.pushed_first.insert("shop/b".into(), theirs.clone());
+        world.push_errors.insert(
+            "shop/b".into(),
+            vec!["tag invalid: The image tag 'in-b' already exists in the 'shop/b' repository and cannot be overwritten because the repository is immutable.".into()],
+        );
+    }
+    let plan = plan(vec![step("a", &[]), step("b", &[])]);
+    let results = run(&fakes, &plan, 2, false).await;
+    let world = fakes.world.lock().unwrap();
+    for name in ["a", "b"] {
+        let r = &results[name];
+        assert_eq!(r.status, Status::Built, "{name}: {:?}", r.error);
+        assert_eq!(r.digest.as_deref(), Some(theirs.as_str()), "{name}");
+        assert_eq!(
+            world.tags.get(&(format!("shop/{name}"), "latest".into())),
+            Some(&theirs),
+            "{name}: latest is tagged with the registry's digest, not ours"
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_build_slot_is_free_before_the_push() {
     // One build slot, and a's push only finishes once another build has

@@ -143,17 +143,20 @@ impl Listing {
             // classic builder, BuildKit's frontend) keeps what we kept.
             entries.retain(|e| e.path != ".dockerignore");
             entries.push(entry(&own_ignore, ".dockerignore".into())?);
-            entries.sort_by(|a, b| a.path.cmp(&b.path));
+            entries.sort_by(|a, b| walk_order(&a.path, &b.path));
         }
+        // The Dockerfile is sent as a file even when it is a symlink (to a
+        // file elsewhere in the repo): the builder reads it from the tar and
+        // cannot follow a link out of it.
         let dockerfile_in_tar = match dockerfile_rel {
             Some(rel) => {
-                if !entries.iter().any(|e| e.path == rel) {
-                    entries.push(entry(dockerfile, rel.clone())?);
-                }
+                entries.retain(|e| e.path != rel);
+                entries.push(followed(dockerfile, rel.clone())?);
+                entries.sort_by(|a, b| walk_order(&a.path, &b.path));
                 rel
             }
             None => {
-                entries.push(entry(dockerfile, OUTSIDE_DOCKERFILE.into())?);
+                entries.push(followed(dockerfile, OUTSIDE_DOCKERFILE.into())?);
                 OUTSIDE_DOCKERFILE.into()
             }
         };
@@ -353,6 +356,62 @@ fn entry(path: &Path, rel: String) -> Result<Entry, ContextError> {
     })
 }
 
+/// `path` as an entry, following a symlink to the file it names.
+fn followed(path: &Path, rel: String) -> Result<Entry, ContextError> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let meta = std::fs::metadata(path).map_err(io_error(path))?;
+    let mode = meta.permissions().mode() & 0o7777;
+    Ok(Entry {
+        path: rel,
+        source: path.to_path_buf(),
+        kind: Kind::File {
+            executable: mode & 0o111 != 0,
+            size: meta.len(),
+        },
+        mode,
+        mtime: meta.mtime().max(0) as u64,
+    })
+}
+
+/// The order of the walk (sorted by file name, depth first), so that a
+/// folder comes before what it holds: compares path components.
+fn walk_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.split('/').cmp(b.split('/'))
+}
+
+/// A file's bytes, exactly as many as its tar header announced: a file
+/// that shrank since its size was read fails the build naming it, rather
+/// than leaving a torn tar entry; one that grew is cut at that size.
+struct Exact<R> {
+    inner: R,
+    left: u64,
+    path: PathBuf,
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let max = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..max])?;
+        if n == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!(
+                    "{} shrank by {} bytes while it was sent to the engine; run again once it is written",
+                    self.path.display(),
+                    self.left
+                ),
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
 const CHUNK: usize = 64 * 1024;
 
 /// An `io::Write` that hands 64 KiB chunks to the async side.
@@ -417,7 +476,12 @@ fn write_tar<W: Write>(listing: &Listing, writer: W) -> io::Result<()> {
                 let size = file.metadata()?.len();
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(size);
-                tar.append_data(&mut header, &e.path, file.take(size))?;
+                let exact = Exact {
+                    inner: file,
+                    left: size,
+                    path: e.source.clone(),
+                };
+                tar.append_data(&mut header, &e.path, exact)?;
             }
         }
     }
@@ -570,6 +634,74 @@ mod tests {
         assert!(l.reach.is_none());
         assert!(paths(&l).contains(&"services/b/main.txt"));
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_dockerfile_symlink_is_sent_as_the_file_it_names() {
+        use futures::TryStreamExt;
+        let dir = tree("dockerfile-link");
+        fs::create_dir_all(dir.join("docker")).unwrap();
+        fs::write(
+            dir.join("docker/app.Dockerfile"),
+            "FROM scratch\nCOPY src /\n",
+        )
+        .unwrap();
+        fs::remove_file(dir.join("Dockerfile")).unwrap();
+        std::os::unix::fs::symlink("docker/app.Dockerfile", dir.join("Dockerfile")).unwrap();
+        let l = Listing::read(&dir, &dir.join("Dockerfile"), &dir.join(".pipeline"), None).unwrap();
+        let entry = l.entries.iter().find(|e| e.path == "Dockerfile").unwrap();
+        assert!(
+            matches!(entry.kind, Kind::File { size: 24, .. }),
+            "{entry:?}"
+        );
+        let paths: Vec<&str> = paths(&l);
+        let mut sorted = paths.clone();
+        sorted.sort_by(|a, b| walk_order(a, b));
+        assert_eq!(paths, sorted, "the walk's order");
+        let bytes: Vec<u8> = l
+            .into_tar_stream()
+            .try_collect::<Vec<Bytes>>()
+            .await
+            .unwrap()
+            .concat();
+        let mut archive = tar::Archive::new(&bytes[..]);
+        let mut found = false;
+        for e in archive.entries().unwrap() {
+            let mut e = e.unwrap();
+            if e.path().unwrap().to_str() == Some("Dockerfile") {
+                assert_eq!(e.header().entry_type(), tar::EntryType::Regular);
+                let mut text = String::new();
+                e.read_to_string(&mut text).unwrap();
+                assert_eq!(text, "FROM scratch\nCOPY src /\n");
+                found = true;
+            }
+        }
+        assert!(found);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_file_that_shrinks_while_it_is_sent_fails_naming_it() {
+        let mut exact = Exact {
+            inner: &b"abc"[..],
+            left: 5,
+            path: PathBuf::from("services/a/big.bin"),
+        };
+        let mut out = Vec::new();
+        let e = std::io::copy(&mut exact, &mut out).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("services/a/big.bin shrank by 2 bytes"),
+            "{e}"
+        );
+        let mut grown = Exact {
+            inner: &b"abcdef"[..],
+            left: 4,
+            path: PathBuf::from("x"),
+        };
+        let mut out = Vec::new();
+        std::io::copy(&mut grown, &mut out).unwrap();
+        assert_eq!(out, b"abcd", "cut at the announced size");
     }
 
     #[tokio::test]

@@ -41,8 +41,10 @@ pub(crate) const STATE_DIR: &str = ".pipeline";
 pub(crate) enum PlanError {
     #[error("unknown service `{name}`; known services: {known}")]
     UnknownService { name: String, known: String },
-    #[error("service `{service}`: {message}")]
-    Tag { service: String, message: String },
+    /// A tag template renders to no valid tag for a service; the error
+    /// points at the template's line.
+    #[error(transparent)]
+    Tag(crate::config::ConfigError),
     #[error("service `{service}`: reading the build context: {source}")]
     Context {
         service: String,
@@ -211,9 +213,8 @@ pub(crate) fn plan(
         };
         let mut all_tags = vec![content_tag.clone()];
         for template in &config.tags {
-            let tag = tags::render(&template.value, &values).map_err(|message| PlanError::Tag {
-                service: name.clone(),
-                message,
+            let tag = tags::render(&template.value, &values).map_err(|message| {
+                PlanError::Tag(config.error(template.loc, format!("service `{name}`: {message}")))
             })?;
             if !all_tags.contains(&tag) {
                 all_tags.push(tag);

@@ -19,6 +19,8 @@ pub(crate) struct Connection {
     pub(crate) ecr: Option<Ecr>,
     /// Where the login came from (ECR's token, or the Docker config).
     pub(crate) login: Login,
+    /// How its requests are retried.
+    pub(crate) retry: oci_registry::RetryPolicy,
 }
 
 /// Where a registry login came from, for `doctor` and error messages.
@@ -90,6 +92,7 @@ pub(crate) async fn ecr(
         auth: Arc::new(auth),
         ecr: Some(ecr),
         login: Login::Ecr,
+        retry: oci_registry::RetryPolicy::default(),
     })
 }
 
@@ -103,24 +106,29 @@ pub(crate) fn plain(host: &str) -> Result<Connection, DockerConfigError> {
         auth: Arc::new(Auth::new(login.credentials, None)),
         ecr: None,
         login: Login::DockerConfig(login.source),
+        retry: oci_registry::RetryPolicy::default(),
     })
 }
 
 /// The configured registry, logged in.
 pub(crate) async fn connect(config: &Config) -> Result<Connection, ConnectError> {
     let configured_host = config.registry.host.as_ref().map(|h| h.value.as_str());
-    match &config.registry.ecr {
-        Some(settings) => Ok(ecr(settings, configured_host).await?),
-        None => Ok(plain(
-            configured_host.expect("config check: ecr or host is set"),
-        )?),
+    let mut connection = match &config.registry.ecr {
+        Some(settings) => ecr(settings, configured_host).await?,
+        None => plain(configured_host.expect("config check: ecr or host is set"))?,
+    };
+    connection.retry = config.push.policy();
+    if let Some(ecr) = &mut connection.ecr {
+        ecr.retry_with(&connection.retry);
     }
+    Ok(connection)
 }
 
 impl Connection {
     pub(crate) fn registry(&self) -> HttpRegistry {
         HttpRegistry::new(&self.host, self.auth.clone())
             .with_user_agent(concat!("pipeline/", env!("CARGO_PKG_VERSION")))
+            .with_retry(self.retry.clone())
     }
 
     /// Asks the registry whether it answers and takes the login, so a bad

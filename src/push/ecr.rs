@@ -159,6 +159,23 @@ impl Ecr {
         }
     }
 
+    /// ECR API calls retry as `policy` says: the SDK's standard retry mode
+    /// (exponential backoff with jitter, throttling and 5xx retried), with
+    /// the attempts set explicitly rather than left to the SDK's default.
+    pub(crate) fn retry_with(&mut self, policy: &oci_registry::RetryPolicy) {
+        let retry = aws_config::retry::RetryConfig::standard()
+            .with_max_attempts(policy.retries + 1)
+            .with_initial_backoff(policy.min_delay)
+            .with_max_backoff(policy.max_delay);
+        let config = self
+            .client
+            .config()
+            .to_builder()
+            .retry_config(retry)
+            .build();
+        self.client = aws_sdk_ecr::Client::from_conf(config);
+    }
+
     /// The tag mutability of repository `name`, `None` when it does not exist
     /// (DescribeRepositories).
     async fn describe(&self, name: &str) -> Result<Option<TagMutability>, EcrError> {

@@ -9,20 +9,31 @@ pub(crate) mod release;
 
 use std::collections::HashMap;
 
-use oci_registry::Auth;
-use oci_registry::{RefreshError, Registry, RegistryError};
+use oci_registry::{Auth, RefreshError, Registry, RegistryError, RetryPolicy};
 
 use crate::build::ServiceLog;
 use crate::build::engine::{Engine, EngineError, PushOutput};
+use crate::report::Event;
 
 /// Why a push failed.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum PushError {
-    #[error("pushing {reference}: {source}")]
+    #[error("pushing {reference}: {source}{}", gave_up(*attempts))]
     Engine {
         reference: String,
         #[source]
         source: EngineError,
+        /// Attempts made, the first one included.
+        attempts: u32,
+    },
+    /// The engine's push failed, and the registry does not answer our own
+    /// requests either.
+    #[error("pushing {reference}: the registry does not answer: {source}{}", gave_up(*attempts))]
+    Unreachable {
+        reference: String,
+        #[source]
+        source: RegistryError,
+        attempts: u32,
     },
     #[error("pushing {reference}: the login expired and could not be renewed: {source}")]
     Refresh {
@@ -40,55 +51,189 @@ pub(crate) enum PushError {
     },
 }
 
+fn gave_up(attempts: u32) -> String {
+    match attempts {
+        0 | 1 => String::new(),
+        n => format!(" (gave up after {n} attempts)"),
+    }
+}
+
+/// Whether a push error, as the engine words it, is worth another try: a
+/// 5xx or 429 from the registry, a reset, refused or timed-out connection.
+/// The daemon passes only the text on (`received unexpected HTTP status:
+/// 503 Service Unavailable`, `toomanyrequests: …`), so the text decides.
+pub(crate) fn transient(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    let status = ["500 ", "502 ", "503 ", "504 ", "429 "]
+        .iter()
+        .any(|s| m.contains(&format!("status: {s}")) || m.contains(&format!("status {s}")));
+    status
+        || [
+            "toomanyrequests",
+            "too many requests",
+            "service unavailable",
+            "bad gateway",
+            "gateway timeout",
+            "internal server error",
+            "connection reset",
+            "connection refused",
+            "broken pipe",
+            "use of closed network connection",
+            "i/o timeout",
+            "timeout exceeded",
+            "unexpected eof",
+            ": eof",
+        ]
+        .iter()
+        .any(|s| m.contains(s))
+}
+
+/// What a push needs besides the image: where it goes and how it retries.
+pub(crate) struct PushTarget<'a> {
+    pub(crate) registry: &'a dyn Registry,
+    pub(crate) auth: &'a Auth,
+    pub(crate) host: &'a str,
+    pub(crate) policy: &'a RetryPolicy,
+}
+
 /// Pushes `<host>/<repository>:<tag>` and returns the digest the registry
-/// holds for it. An authentication failure refreshes the login once.
+/// holds for it, read back after the push: that digest, not what the engine
+/// said, is the one recorded, tagged and pinned. A content tag that another
+/// run (another machine, another CI job) pushed while this one built is
+/// not pushed over: its digest is taken. Transient failures are retried
+/// with `policy` (the log and the view say each retry and its cause); an
+/// expired login is refreshed once, shared with every request that saw it.
 pub(crate) async fn push_content(
     engine: &dyn Engine,
-    registry: &dyn Registry,
-    auth: &Auth,
-    host: &str,
+    target: &PushTarget<'_>,
     repository: &str,
     tag: &str,
     log: &mut ServiceLog<'_>,
 ) -> Result<String, PushError> {
-    let full = format!("{host}/{repository}");
+    let full = format!("{}/{repository}", target.host);
+    let reference = format!("{full}:{tag}");
+    let read_back = |source| PushError::ReadBack {
+        reference: reference.clone(),
+        source,
+    };
+    if let Some(digest) = target
+        .registry
+        .digest(repository, tag)
+        .await
+        .map_err(read_back)?
+    {
+        log.line(&format!(
+            "{reference} appeared in the registry while this run built it (another run pushed the same inputs); using its digest {digest}"
+        ));
+        return Ok(digest);
+    }
     // Bytes per layer, summed into one figure for the progress view.
     let mut layers: HashMap<String, (u64, u64)> = HashMap::new();
-    let mut on_output = |out: PushOutput| match out {
-        PushOutput::Line(line) => log.line(&line),
-        PushOutput::Layer { id, current, total } => {
-            layers.insert(id, (current, total));
-            let (sent, total) = layers
-                .values()
-                .fold((0, 0), |(s, t), (c, l)| (s + c.min(l), t + l));
-            log.pushed(sent, total);
-        }
-    };
-    let reference = format!("{full}:{tag}");
-    let seen = auth.snapshot();
-    let mut result = engine
-        .push(&full, tag, seen.credentials().cloned(), &mut on_output)
-        .await;
-    // An expired login is refreshed once, shared with every request that
-    // saw it expire.
-    if let Err(EngineError::Unauthorized(_)) = &result {
-        match auth.refresh(&seen).await {
-            Ok(true) => {
-                result = engine
-                    .push(&full, tag, auth.credentials(), &mut on_output)
-                    .await;
+    let reporter = log.reporter();
+    let service = log.service().to_string();
+    let mut attempts = target.policy.attempts();
+    let mut refreshed = false;
+    loop {
+        let seen = target.auth.snapshot();
+        let mut on_output = |out: PushOutput| match out {
+            PushOutput::Line(line) => log.line(&line),
+            PushOutput::Layer { id, current, total } => {
+                layers.insert(id, (current, total));
+                let (sent, total) = layers
+                    .values()
+                    .fold((0, 0), |(s, t), (c, l)| (s + c.min(l), t + l));
+                log.pushed(sent, total);
             }
-            Ok(false) => {}
-            Err(source) => return Err(PushError::Refresh { reference, source }),
+        };
+        let result = engine
+            .push(&full, tag, seen.credentials().cloned(), &mut on_output)
+            .await;
+        let error = match result {
+            Ok(()) => break,
+            Err(e) => e,
+        };
+        // Another run pushed the content tag first, into an IMMUTABLE
+        // repository: its image is the one of these inputs.
+        if let EngineError::Push(m) = &error
+            && m.to_ascii_lowercase().contains("immutable")
+            && let Ok(Some(digest)) = target.registry.digest(repository, tag).await
+        {
+            log.line(&format!(
+                "{reference} was pushed by another run meanwhile and the repository is immutable; using its digest {digest}"
+            ));
+            return Ok(digest);
+        }
+        // An expired login is refreshed once, shared with every request
+        // that saw it expire; then the push is tried again.
+        if let EngineError::Unauthorized(_) = &error
+            && !refreshed
+        {
+            refreshed = true;
+            match target.auth.refresh(&seen).await {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(source) => return Err(PushError::Refresh { reference, source }),
+            }
+        }
+        // The engine calls a failed `/v2/` ping (a 503 there) a login
+        // failure and pushes without credentials. Our own client, with the
+        // same login, tells which it was: it gets in (a hiccup: try again),
+        // the registry is unreachable (try again, and say so if it stays
+        // that way), or it is refused too (the login is wrong: stop).
+        let mut unreachable = None;
+        let mut error = error;
+        let is_transient = match &error {
+            EngineError::Push(m) => transient(m),
+            EngineError::Unauthorized(m) => match target.registry.digest(repository, tag).await {
+                Ok(_) => {
+                    error = EngineError::Push(format!(
+                        "{m} (the engine's login failed, but the same login works for pipeline's own requests: the registry faltered)"
+                    ));
+                    true
+                }
+                Err(e) if e.is_transient() || matches!(e, RegistryError::GaveUp { .. }) => {
+                    unreachable = Some(e);
+                    true
+                }
+                Err(_) => false,
+            },
+            _ => false,
+        };
+        log.line(&format!("push failed: {error}"));
+        let observer = |r: &oci_registry::Retrying<'_>| {
+            reporter.event(Event::Retry {
+                service: service.clone(),
+                attempt: r.attempt,
+                cause: r.cause.to_string(),
+                delay_ms: r.delay.as_millis() as u64,
+            });
+        };
+        if let Err(e) = attempts
+            .failed(
+                error,
+                is_transient.then_some(oci_registry::Transient::default()),
+                Some(&observer),
+            )
+            .await
+        {
+            return Err(match unreachable {
+                Some(source) => PushError::Unreachable {
+                    reference,
+                    attempts: e.attempts,
+                    source,
+                },
+                None => PushError::Engine {
+                    reference,
+                    attempts: e.attempts,
+                    source: e.error,
+                },
+            });
         }
     }
-    if let Err(source) = result {
-        return Err(PushError::Engine { reference, source });
-    }
-    match registry.digest(repository, tag).await {
+    match target.registry.digest(repository, tag).await {
         Ok(Some(digest)) => Ok(digest),
         Ok(None) => Err(PushError::Vanished(reference)),
-        Err(source) => Err(PushError::ReadBack { reference, source }),
+        Err(source) => Err(read_back(source)),
     }
 }
 
@@ -225,5 +370,33 @@ mod tests {
                 .to_string()
                 .starts_with("adding tag `v1`")
         );
+    }
+
+    /// The engine's own words (Docker 20.10, as seen through the fault
+    /// proxy of the stack tests): which are worth another try.
+    #[test]
+    fn transient_push_errors_as_the_engine_words_them() {
+        for m in [
+            "received unexpected HTTP status: 503 Service Unavailable",
+            "received unexpected HTTP status: 502 Bad Gateway",
+            "toomanyrequests: too many requests (injected by the test proxy)",
+            "toomanyrequests: Rate exceeded",
+            r#"Put "http://127.0.0.1:45751/v2/x/manifests/26": read tcp 127.0.0.1:52856->127.0.0.1:45751: read: connection reset by peer"#,
+            "write tcp 127.0.0.1:56578->127.0.0.1:45751: use of closed network connection",
+            r#"Head "https://r/v2/x/blobs/sha256:ab": dial tcp 10.0.0.1:443: connect: connection refused"#,
+            r#"Patch "https://r/v2/x/blobs/uploads/1": net/http: request canceled (Client.Timeout exceeded while awaiting headers)"#,
+            r#"Get "https://r/v2/": dial tcp 10.0.0.1:443: i/o timeout"#,
+        ] {
+            assert!(transient(m), "transient: {m}");
+        }
+        for m in [
+            "denied: requested access to the resource is denied",
+            "name unknown: repository name not known to registry",
+            "manifest invalid: manifest invalid",
+            "received unexpected HTTP status: 404 Not Found",
+            "tag invalid: The image tag '1' already exists and cannot be overwritten because the repository is immutable",
+        ] {
+            assert!(!transient(m), "final: {m}");
+        }
     }
 }

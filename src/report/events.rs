@@ -56,6 +56,14 @@ pub(crate) enum Event {
         sent: u64,
         total: u64,
     },
+    /// An attempt failed with a transient error and is tried again.
+    Retry {
+        service: String,
+        /// The attempt that failed, from 1.
+        attempt: u32,
+        cause: String,
+        delay_ms: u64,
+    },
     /// A tag was added inside the registry.
     Tagged { service: String, tag: String },
     /// The service is done (built, cached, failed or skipped); again, with

@@ -104,7 +104,92 @@ pub(crate) struct Results {
     pub(crate) manifests: Vec<ManifestResult>,
 }
 
+/// Whether `digest` is an OCI digest this tool writes: `sha256:` and 64
+/// lowercase hex digits.
+pub(crate) fn is_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// Whether `repository` is a full repository reference: a registry host
+/// (with an optional port) and `/`-separated path components of the OCI
+/// grammar, nothing else (no whitespace, no tag, no digest).
+pub(crate) fn is_repository(repository: &str) -> bool {
+    let Some((host, path)) = repository.split_once('/') else {
+        return false;
+    };
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']'));
+    let component = |c: &str| {
+        let b = c.as_bytes();
+        !b.is_empty()
+            && b[0].is_ascii_lowercase() | b[0].is_ascii_digit()
+            && (b[b.len() - 1].is_ascii_lowercase() || b[b.len() - 1].is_ascii_digit())
+            && b.iter().all(|c| {
+                c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, b'.' | b'_' | b'-')
+            })
+    };
+    host_ok && path.split('/').all(component)
+}
+
 impl Results {
+    /// Checks a results file read back from disk before anything uses it:
+    /// the schema, and per service its repository, digest, tags and input
+    /// digest. The error names the field.
+    pub(crate) fn validate(&self) -> Result<(), String> {
+        if self.schema != SCHEMA {
+            return Err(format!(
+                "schema: {} is not a results schema this pipeline reads (it reads {SCHEMA}); write it again with this version",
+                self.schema
+            ));
+        }
+        for (name, r) in &self.services {
+            let field = |f: &str| format!("services.{name}.{f}");
+            // `run --no-push` and `build` results may name a local
+            // repository (no host); they hold no digest to pin.
+            let local = r.digest.is_none()
+                && !r.repository.is_empty()
+                && !r
+                    .repository
+                    .chars()
+                    .any(|c| c.is_whitespace() || c.is_control());
+            if !local && !is_repository(&r.repository) {
+                return Err(format!(
+                    "{}: `{}` is not a repository (host/path)",
+                    field("repository"),
+                    r.repository.escape_debug()
+                ));
+            }
+            if let Some(digest) = &r.digest
+                && !is_digest(digest)
+            {
+                return Err(format!(
+                    "{}: `{}` is not a digest (sha256: and 64 hex digits)",
+                    field("digest"),
+                    digest.escape_debug()
+                ));
+            }
+            if let Some(tag) = r.tags.iter().find(|t| !crate::plan::tags::is_valid(t)) {
+                return Err(format!(
+                    "{}: `{}` is not a valid tag",
+                    field("tags"),
+                    tag.escape_debug()
+                ));
+            }
+            if !r.input_digest.is_empty() && !is_digest(&r.input_digest) {
+                return Err(format!(
+                    "{}: `{}` is not a digest",
+                    field("input_digest"),
+                    r.input_digest.escape_debug()
+                ));
+            }
+        }
+        Ok(())
+    }
+
     pub(crate) fn failed(&self) -> impl Iterator<Item = (&String, &ServiceResult)> {
         self.services
             .iter()
@@ -144,6 +229,70 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     f.write_all(bytes)?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)
+}
+
+#[cfg(test)]
+mod validation {
+    use super::*;
+
+    fn results(edit: impl FnOnce(&mut ServiceResult)) -> Results {
+        let mut r = ServiceResult {
+            status: Status::Built,
+            repository: "127.0.0.1:5000/shop/orders".into(),
+            digest: Some(format!("sha256:{}", "a".repeat(64))),
+            tags: vec!["in-1".into(), "latest".into()],
+            input_digest: format!("sha256:{}", "b".repeat(64)),
+            duration_ms: 1,
+            error: None,
+            reason: None,
+            image_id: None,
+            log_tail: vec![],
+        };
+        edit(&mut r);
+        Results {
+            schema: SCHEMA,
+            git: GitSummary::default(),
+            registry: None,
+            services: BTreeMap::from([("orders".to_string(), r)]),
+            manifests: vec![],
+        }
+    }
+
+    #[test]
+    fn every_field_a_patch_or_a_tag_uses_is_checked_and_named() {
+        assert_eq!(results(|_| {}).validate(), Ok(()));
+        let mut future = results(|_| {});
+        future.schema = 99;
+        assert!(future.validate().unwrap_err().starts_with("schema: 99"));
+        for (edit, field) in [
+            (
+                Box::new(|r: &mut ServiceResult| r.digest = Some("sha256:zz".into()))
+                    as Box<dyn FnOnce(&mut ServiceResult)>,
+                "services.orders.digest: `sha256:zz`",
+            ),
+            (
+                Box::new(|r: &mut ServiceResult| r.repository = "127.0.0.1:5000/shop\nevil".into()),
+                "services.orders.repository",
+            ),
+            (
+                Box::new(|r: &mut ServiceResult| r.tags.push("a b".into())),
+                "services.orders.tags: `a b`",
+            ),
+            (
+                Box::new(|r: &mut ServiceResult| r.input_digest = "md5:1".into()),
+                "services.orders.input_digest",
+            ),
+        ] {
+            let e = results(edit).validate().unwrap_err();
+            assert!(e.starts_with(field), "{e}");
+        }
+        // A local build's repository has no host and no digest.
+        let local = results(|r| {
+            r.repository = "orders".into();
+            r.digest = None;
+        });
+        assert_eq!(local.validate(), Ok(()));
+    }
 }
 
 #[cfg(test)]

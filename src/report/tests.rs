@@ -187,6 +187,7 @@ fn executed_run() -> Vec<Event> {
             | Event::Log { service, .. }
             | Event::Pushed { service, .. }
             | Event::Tagged { service, .. }
+            | Event::Retry { service, .. }
             | Event::Finished { service, .. } => Some(service.clone()),
             Event::Queued { .. }
             | Event::Hashed { .. }

@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -76,6 +78,12 @@ impl Repo {
     /// `PIPELINE_TEST_BUILDER=classic` runs every test that does not choose
     /// a builder itself on the classic builder (scripts/test does both).
     pub fn config(&self, extra: &str) -> &Repo {
+        self.config_at(&registry(), extra)
+    }
+
+    /// [`Repo::config`] with the registry at `host` (a proxy in front of
+    /// the stack's registry).
+    pub fn config_at(&self, host: &str, extra: &str) -> &Repo {
         let mut build = "build:\n  network: host\n".to_string();
         if let Ok(builder) = std::env::var("PIPELINE_TEST_BUILDER")
             && !extra.contains("builder:")
@@ -89,8 +97,7 @@ impl Repo {
         self.file(
             "pipeline.yaml",
             &format!(
-                "version: 1\nregistry:\n  ecr:\n    region: us-east-1\n  host: {}\n  repository_prefix: {}\n{extra}",
-                registry(),
+                "version: 1\nregistry:\n  ecr:\n    region: us-east-1\n  host: {host}\n  repository_prefix: {}\n{extra}",
                 self.prefix
             ),
         )
@@ -187,6 +194,30 @@ impl Run {
         self
     }
 
+    /// Runs without root's power to read any file, so that permissions
+    /// bite as they do for a CI user: as root, through `setpriv` with the
+    /// two capabilities that override them dropped.
+    pub fn without_root_override(self) -> Run {
+        let uid = Command::new("id").arg("-u").output().expect("id -u");
+        if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+            return self;
+        }
+        let mut cmd = Command::new("setpriv");
+        cmd.args(["--bounding-set", "-dac_override,-dac_read_search"])
+            .arg(self.cmd.get_program())
+            .args(self.cmd.get_args());
+        if let Some(dir) = self.cmd.get_current_dir() {
+            cmd.current_dir(dir);
+        }
+        for (k, v) in self.cmd.get_envs() {
+            match v {
+                Some(v) => cmd.env(k, v),
+                None => cmd.env_remove(k),
+            };
+        }
+        Run { cmd }
+    }
+
     pub fn env_remove(mut self, k: &str) -> Run {
         self.cmd.env_remove(k);
         self
@@ -201,6 +232,14 @@ impl Run {
         }
     }
 
+    /// Starts it, for runs side by side; [`Started::finish`] waits.
+    pub fn start(mut self) -> Started {
+        self.cmd
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        Started(self.cmd.spawn().expect("start pipeline"))
+    }
+
     /// Runs and asserts the exit code.
     pub fn expect(self, code: i32) -> Outcome {
         let out = self.output();
@@ -210,6 +249,21 @@ impl Run {
             out.stdout, out.stderr
         );
         out
+    }
+}
+
+/// A run started with [`Run::start`].
+pub struct Started(std::process::Child);
+
+impl Started {
+    /// Waits for it to end.
+    pub fn finish(self) -> Outcome {
+        let out = self.0.wait_with_output().expect("wait for pipeline");
+        Outcome {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
     }
 }
 

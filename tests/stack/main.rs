@@ -8,6 +8,8 @@
 mod common;
 
 mod buildkit;
+mod concurrent;
+mod faults;
 mod incremental;
 mod logins;
 mod patch;

@@ -480,6 +480,41 @@ fn an_interrupted_run_exits_130() {
     assert!(killed.success());
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130));
+    assert!(
+        !r.dir.join(".pipeline/lock").exists(),
+        "an interrupted run releases the checkout's lock"
+    );
+}
+
+#[test]
+fn a_dockerfile_linked_within_the_repo_builds() {
+    // As teams keep Dockerfiles in one folder: services/orders/Dockerfile
+    // -> ../../docker/orders.
+    let r = Repo::new("dockerfile-link");
+    r.file(
+        "docker/orders",
+        "FROM local/busybox:1\nCOPY app.txt /app.txt\nCMD [\"cat\", \"/app.txt\"]\n",
+    )
+    .file(
+        "services/orders/app.txt",
+        "orders via a linked Dockerfile\n",
+    )
+    .config("tags: [latest]\n");
+    std::os::unix::fs::symlink(
+        "../../docker/orders",
+        r.dir.join("services/orders/Dockerfile"),
+    )
+    .unwrap();
+    r.commit();
+    r.pipeline().args(["run"]).expect(0);
+    let digest = r.digest("orders");
+    let image = format!("{}@{digest}", r.repository("orders"));
+    assert_eq!(
+        skopeo_digest(&format!("{}:latest", r.repository("orders"))).as_deref(),
+        Some(digest.as_str())
+    );
+    let out = docker(&["run", "--rm", "--network", "none", &image]);
+    assert_eq!(out.trim(), "orders via a linked Dockerfile");
 }
 
 #[test]

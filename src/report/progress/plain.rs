@@ -107,6 +107,18 @@ impl Reporter for Plain {
                 }
             }
             Event::Pushed { .. } => {}
+            Event::Retry {
+                service,
+                attempt,
+                cause,
+                delay_ms,
+            } => self.line(
+                &service,
+                &format!(
+                    "attempt {attempt} failed ({cause}); retrying in {:.1}s",
+                    delay_ms as f64 / 1000.0
+                ),
+            ),
             Event::Tagged { service, tag } => self.line(&service, &format!("tagged {tag}")),
             Event::Finished { service, result } => {
                 let mut text = String::new();

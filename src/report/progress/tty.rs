@@ -130,6 +130,18 @@ impl Reporter for Tty {
             Event::Log { service, line } if self.verbose => {
                 let _ = self.multi.println(format!("{service} | {line}"));
             }
+            Event::Retry {
+                service,
+                attempt,
+                cause,
+                delay_ms,
+            } => self.update(&service, |l| {
+                l.step = Some(format!(
+                    "retry {} in {:.1}s ({cause})",
+                    attempt + 1,
+                    delay_ms as f64 / 1000.0
+                ));
+            }),
             Event::Log { .. } | Event::Tagged { .. } => {}
             Event::Finished { service, result } => {
                 let bars = self.bars.lock().expect("bars lock");
