@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use bollard::Docker;
@@ -61,10 +62,14 @@ pub(crate) enum EngineError {
 pub(crate) enum Endpoint {
     Unix(String),
     Tcp(String),
-    /// `tcp://` with TLS (`DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`).
+    /// `tcp://` with TLS (`DOCKER_TLS_VERIFY`, `DOCKER_CERT_PATH`, or a
+    /// builder's `tls:`): the CA that signed the engine's certificate, and
+    /// the client's certificate and key.
     Tls {
         address: String,
-        cert_path: String,
+        ca: PathBuf,
+        cert: PathBuf,
+        key: PathBuf,
     },
 }
 
@@ -105,6 +110,17 @@ impl fmt::Display for EndpointSource {
 }
 
 impl Endpoint {
+    /// `tcp://address` with the TLS material of `folder`: `ca.pem`,
+    /// `cert.pem` and `key.pem`, as `DOCKER_CERT_PATH` holds them.
+    pub(crate) fn tls_folder(address: String, folder: &Path) -> Endpoint {
+        Endpoint::Tls {
+            address,
+            ca: folder.join("ca.pem"),
+            cert: folder.join("cert.pem"),
+            key: folder.join("key.pem"),
+        }
+    }
+
     /// The engine the Docker CLI would use: `DOCKER_HOST`, then the context
     /// `DOCKER_CONTEXT` names, then the config's `currentContext`, else the
     /// default socket (https://docs.docker.com/engine/manage-resources/contexts/).
@@ -174,10 +190,9 @@ impl Endpoint {
         })?;
         let tls_dir = config_dir.join("contexts/tls").join(&id).join("docker");
         match Endpoint::parse(host, false)? {
-            Endpoint::Tcp(address) if tls_dir.join("ca.pem").is_file() => Ok(Endpoint::Tls {
-                address,
-                cert_path: tls_dir.display().to_string(),
-            }),
+            Endpoint::Tcp(address) if tls_dir.join("ca.pem").is_file() => {
+                Ok(Endpoint::tls_folder(address, &tls_dir))
+            }
             endpoint => Ok(endpoint),
         }
     }
@@ -198,14 +213,14 @@ impl Endpoint {
             .trim_end_matches('/')
             .to_string();
         Ok(match tls {
-            true => Endpoint::Tls {
-                address,
-                cert_path: std::env::var("DOCKER_CERT_PATH").unwrap_or_else(|_| {
+            true => {
+                let folder = std::env::var("DOCKER_CERT_PATH").unwrap_or_else(|_| {
                     std::env::var("HOME")
                         .map(|h| format!("{h}/.docker"))
                         .unwrap_or_default()
-                }),
-            },
+                });
+                Endpoint::tls_folder(address, Path::new(&folder))
+            }
             false => Endpoint::Tcp(address),
         })
     }
@@ -327,6 +342,8 @@ pub(crate) trait Engine: Send + Sync {
     async fn tag(&self, image: &str, repository: &str, tag: &str) -> Result<(), EngineError>;
     /// The ID of the local image `reference`, when the engine has it.
     async fn image_id(&self, reference: &str) -> Result<Option<String>, EngineError>;
+    /// Whether the engine still answers (a failed build may have lost it).
+    async fn alive(&self) -> bool;
     /// Pushes `repository:tag` (repository includes the registry host).
     async fn push(
         &self,
@@ -401,17 +418,19 @@ impl DockerEngine {
                 TIMEOUT_SECS,
                 bollard::API_DEFAULT_VERSION,
             ),
-            Endpoint::Tls { address, cert_path } => {
-                let dir = std::path::Path::new(cert_path);
-                Docker::connect_with_ssl(
-                    &format!("tcp://{address}"),
-                    &dir.join("key.pem"),
-                    &dir.join("cert.pem"),
-                    &dir.join("ca.pem"),
-                    TIMEOUT_SECS,
-                    bollard::API_DEFAULT_VERSION,
-                )
-            }
+            Endpoint::Tls {
+                address,
+                ca,
+                cert,
+                key,
+            } => Docker::connect_with_ssl(
+                &format!("tcp://{address}"),
+                key,
+                cert,
+                ca,
+                TIMEOUT_SECS,
+                bollard::API_DEFAULT_VERSION,
+            ),
         }
         .map_err(unreachable)?;
         let docker = docker.negotiate_version().await.map_err(unreachable)?;
@@ -427,6 +446,10 @@ impl DockerEngine {
             })
             .is_some_and(|v| v >= (1, 39));
         let no_buildkit = match (os.as_str(), api_ok) {
+            ("linux", true) if matches!(endpoint, Endpoint::Tls { .. }) => Some(
+                "pipeline does not open BuildKit sessions over TLS yet; the classic builder works"
+                    .into(),
+            ),
             ("linux", true) => None,
             ("linux", false) => Some(format!(
                 "the engine speaks API {api}; BuildKit needs 1.39 or later"
@@ -706,6 +729,14 @@ impl Engine for DockerEngine {
             }) => Ok(None),
             Err(e) => Err(EngineError::Api(format!("inspecting {reference}: {e}"))),
         }
+    }
+
+    async fn alive(&self) -> bool {
+        let ping = self.docker.ping();
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), ping).await,
+            Ok(Ok(_))
+        )
     }
 
     async fn push(

@@ -5,8 +5,8 @@ use std::time::Instant;
 
 use super::lock::Lock;
 use super::{
-    announce, builders, connect_engine, execute_plan, finish, make_plan, reporter, results_path,
-    secrets, state_dir, stdout,
+    announce, connect_pool, execute_plan, finish, make_plan, reporter, results_path, secrets,
+    state_dir, stdout,
 };
 use crate::cli::{Globals, Output};
 use crate::config::Config;
@@ -28,30 +28,30 @@ pub(super) async fn command(
     let plan = make_plan(config, services, names, &results_path(config, None))?;
     // Every secret is read before anything else happens.
     let secrets = secrets(config, &plan)?;
-    let engine = connect_engine().await?;
     let reporter = reporter(globals, &plan);
     announce(reporter.as_ref(), &plan);
-    let builders = builders(&engine, &plan, reporter.as_ref())?;
+    // The images must end up in one engine: the first builder.
+    let pool = connect_pool(config, &plan, jobs, true, reporter.as_ref()).await?;
     // The named services are rebuilt; their requirements come from the
     // engine when it has them.
     let force = Force {
         all: false,
         services: names,
     };
-    let store = Store::Local { engine: &engine };
+    let store = Store::Local {
+        engine: pool.first().engine.as_ref(),
+    };
     let found = resolve::look_up(&plan, &store, &force, reporter.as_ref()).await;
     let decided = resolve::decide(&plan, found, &store, &force);
     let executor = Executor {
         plan: &plan,
-        engine: &engine,
+        pool: &pool,
         target: Target::Local {
             tags: LocalTags::Dev,
         },
         options: Options {
-            jobs: jobs.unwrap_or(config.build.jobs),
             push_jobs: 1,
             keep_going: false,
-            builders,
             secrets,
             retry: config.push.policy(),
             logs_dir: state.join("logs"),

@@ -43,7 +43,7 @@ pub(crate) enum Check {
 }
 
 /// Runs every check; `(name, outcome)` in order.
-pub(crate) async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
+pub(crate) async fn run(config_file: &Path) -> Vec<(String, Check)> {
     let mut checks = Vec::new();
     let fail = |problem: String, fix: &str| Check::Fail {
         problem,
@@ -58,7 +58,7 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
                 .map_err(|e| e.to_string())
         });
     checks.push((
-        "config",
+        "config".to_string(),
         match &loaded {
             Ok((c, services)) => {
                 Check::Pass(format!("{}: {} services", c.file.display(), services.len()))
@@ -71,41 +71,77 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
     ));
 
     checks.push((
-        "git",
+        "git".to_string(),
         git(loaded.as_ref().map(|(c, _)| c.root.as_path()).ok()),
     ));
 
-    let engine = DockerEngine::connect().await;
+    // A pool: each builder, as a run would meet it.
+    if let Ok((config, services)) = &loaded
+        && !config.builders.is_empty()
+    {
+        for b in &config.builders {
+            let host = &b.value.host.value;
+            let engine = match super::builder_endpoint(config, &b.value) {
+                Ok(endpoint) => DockerEngine::connect_to(endpoint)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            checks.push((
+                format!("builder {host}"),
+                match engine {
+                    Ok(engine) => match builder(engine.info(), services) {
+                        Check::Pass(note) => {
+                            let info = engine.info();
+                            Check::Pass(format!(
+                                "Docker {} on {}, API {}; {note}",
+                                info.version, info.os, info.api
+                            ))
+                        }
+                        other => other,
+                    },
+                    Err(e) => fail(
+                        e,
+                        "start it, or remove it from builders: (a run leaves an unreachable builder out)",
+                    ),
+                },
+            ));
+        }
+    }
+    // Without one, the engine the environment names.
+    let pool = loaded.as_ref().is_ok_and(|(c, _)| !c.builders.is_empty());
+    if !pool {
+        let engine = DockerEngine::connect().await;
+        checks.push(("docker engine".to_string(),
+            match &engine {
+                Ok(engine) => {
+                    let info = engine.info();
+                    Check::Pass(format!(
+                        "Docker {} on {}, API {}, at {} (from {})",
+                        info.version, info.os, info.api, info.endpoint, info.source
+                    ))
+                }
+                Err(e @ EngineError::Context { .. }) => fail(
+                    e.to_string(),
+                    "`docker context ls` lists the contexts; `docker context use NAME` (or DOCKER_CONTEXT) picks one, DOCKER_HOST overrides them",
+                ),
+                Err(e) => fail(
+                    e.to_string(),
+                    "start the engine, or point DOCKER_HOST (or the Docker context) at it",
+                ),
+            },
+        ));
+        checks.push((
+            "builder".to_string(),
+            match (&engine, &loaded) {
+                (Ok(engine), Ok((_, services))) => builder(engine.info(), services),
+                (Err(_), _) => Check::Skipped("needs the engine".into()),
+                (_, Err(_)) => Check::Skipped("needs a valid pipeline.yaml".into()),
+            },
+        ));
+    }
     checks.push((
-        "docker engine",
-        match &engine {
-            Ok(engine) => {
-                let info = engine.info();
-                Check::Pass(format!(
-                    "Docker {} on {}, API {}, at {} (from {})",
-                    info.version, info.os, info.api, info.endpoint, info.source
-                ))
-            }
-            Err(e @ EngineError::Context { .. }) => fail(
-                e.to_string(),
-                "`docker context ls` lists the contexts; `docker context use NAME` (or DOCKER_CONTEXT) picks one, DOCKER_HOST overrides them",
-            ),
-            Err(e) => fail(
-                e.to_string(),
-                "start the engine, or point DOCKER_HOST (or the Docker context) at it",
-            ),
-        },
-    ));
-    checks.push((
-        "builder",
-        match (&engine, &loaded) {
-            (Ok(engine), Ok((_, services))) => builder(engine.info(), services),
-            (Err(_), _) => Check::Skipped("needs the engine".into()),
-            (_, Err(_)) => Check::Skipped("needs a valid pipeline.yaml".into()),
-        },
-    ));
-    checks.push((
-        "secrets",
+        "secrets".to_string(),
         match &loaded {
             Ok((config, services)) => secrets(config, services),
             Err(_) => Check::Skipped("needs a valid pipeline.yaml".into()),
@@ -114,7 +150,10 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
 
     let Ok((config, services)) = &loaded else {
         for name in ["aws", "ecr", "registry", "manifests"] {
-            checks.push((name, Check::Skipped("needs a valid pipeline.yaml".into())));
+            checks.push((
+                name.to_string(),
+                Check::Skipped("needs a valid pipeline.yaml".into()),
+            ));
         }
         return checks;
     };
@@ -124,17 +163,18 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
     match &config.registry.ecr {
         Some(settings) => match Ecr::connect(settings).await {
             Ok(_) => {
-                checks.push(("aws", Check::Pass(aws_source(settings.region.as_deref()))));
+                checks.push((
+                    "aws".to_string(),
+                    Check::Pass(aws_source(settings.region.as_deref())),
+                ));
                 match connect::ecr(settings, configured_host).await {
                     Ok(connection) => {
-                        checks.push((
-                            "ecr",
+                        checks.push(("ecr".to_string(),
                             Check::Pass(format!("login; images go to {}", connection.host)),
                         ));
                         login = Ok(connection);
                     }
-                    Err(e) => checks.push((
-                        "ecr",
+                    Err(e) => checks.push(("ecr".to_string(),
                         fail(
                             e.to_string(),
                             "check AWS_ENDPOINT_URL_ECR / the region, and that the credentials may call ecr:GetAuthorizationToken",
@@ -143,16 +183,22 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
                 }
             }
             Err(e) => {
-                checks.push(("aws", fail(e.to_string(), "set the region and credentials")));
-                checks.push(("ecr", Check::Skipped("needs AWS credentials".into())));
+                checks.push((
+                    "aws".to_string(),
+                    fail(e.to_string(), "set the region and credentials"),
+                ));
+                checks.push((
+                    "ecr".to_string(),
+                    Check::Skipped("needs AWS credentials".into()),
+                ));
             }
         },
         None => {
             checks.push((
-                "aws",
+                "aws".to_string(),
                 Check::Skipped("no registry.ecr: a plain registry".into()),
             ));
-            checks.push(("ecr", Check::Skipped("no registry.ecr".into())));
+            checks.push(("ecr".to_string(), Check::Skipped("no registry.ecr".into())));
             login = connect::plain(configured_host.unwrap_or_default()).map_err(|e| {
                 fail(
                     e.to_string(),
@@ -162,7 +208,7 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
         }
     }
     checks.push((
-        "registry",
+        "registry".to_string(),
         match &login {
             Ok(connection) => match connection.registry().ping().await {
                 Ok(()) => Check::Pass(format!(
@@ -179,7 +225,7 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(&'static str, Check)> {
     ));
 
     checks.push((
-        "manifests",
+        "manifests".to_string(),
         if !config.manifests.configured() {
             Check::Pass("none configured (manifests: in pipeline.yaml)".into())
         } else {
@@ -385,7 +431,7 @@ fn aws_source(configured_region: Option<&str>) -> String {
 }
 
 /// The report as one JSON document: `[{name, status, detail, fix}]`.
-pub(crate) fn to_json(checks: &[(&str, Check)]) -> String {
+pub(crate) fn to_json(checks: &[(String, Check)]) -> String {
     let items: Vec<serde_json::Value> = checks
         .iter()
         .map(|(name, check)| match check {
@@ -404,7 +450,7 @@ pub(crate) fn to_json(checks: &[(&str, Check)]) -> String {
 }
 
 /// The report, one line per check, a fix under each failure.
-pub(crate) fn render(checks: &[(&str, Check)]) -> String {
+pub(crate) fn render(checks: &[(String, Check)]) -> String {
     let mut out = String::new();
     for (name, check) in checks {
         match check {

@@ -19,11 +19,12 @@ use std::time::Instant;
 
 use oci_registry::Secret;
 
-use crate::build::engine::{DockerEngine, Kind};
+use crate::build::engine::{DockerEngine, Endpoint, Kind};
 use crate::cli::{Cmd, Globals, Invocation, Output, Progress};
-use crate::config::{Builder, Config};
+use crate::config::{BuilderSettings, Config, TlsSetting};
 use crate::discover::{self, Service};
 use crate::error::Error;
+use crate::execute::pool::{Member, Needs, Pool};
 use crate::execute::{Builders, Executor};
 use crate::patch::{FileChange, Pinned};
 use crate::plan::git::GitInfo;
@@ -137,54 +138,177 @@ fn state_dir(config: &Config) -> Result<PathBuf, Error> {
     Ok(dir)
 }
 
-async fn connect_engine() -> Result<DockerEngine, Error> {
-    DockerEngine::connect()
-        .await
-        .map_err(|e| Error::Environment(e.to_string()))
+/// The engines builds run on: each of `builders:` that answers (one that
+/// does not is reported and left out; none left is exit 3), or the one the
+/// environment names. `local`: only the first, for builds whose images
+/// must end up in one engine (`pipeline build`, `run --no-push`). `jobs`
+/// (`--jobs`) overrides every engine's own.
+async fn connect_pool(
+    config: &Config,
+    plan: &Plan,
+    jobs: Option<usize>,
+    local: bool,
+    reporter: &dyn Reporter,
+) -> Result<Pool, Error> {
+    let mut members = Vec::new();
+    if config.builders.is_empty() {
+        let engine = DockerEngine::connect()
+            .await
+            .map_err(|e| Error::Environment(e.to_string()))?;
+        members.push(member(
+            engine,
+            jobs.unwrap_or(config.build.jobs),
+            Vec::new(),
+        ));
+    } else {
+        let chosen = match local {
+            true => &config.builders[..1],
+            false => &config.builders[..],
+        };
+        let connected = futures::future::join_all(chosen.iter().map(|b| async move {
+            let endpoint = builder_endpoint(config, &b.value)?;
+            DockerEngine::connect_to(endpoint)
+                .await
+                .map_err(|e| e.to_string())
+        }))
+        .await;
+        let mut unreachable = Vec::new();
+        for (b, engine) in chosen.iter().zip(connected) {
+            let b = &b.value;
+            match engine {
+                Ok(engine) => {
+                    let jobs =
+                        jobs.unwrap_or(b.jobs.as_ref().map_or(config.build.jobs, |j| j.value));
+                    members.push(member(engine, jobs, b.platforms.clone()));
+                }
+                Err(message) => {
+                    reporter.event(Event::Note {
+                        text: format!("builder {} is left out: {message}", b.host.value),
+                    });
+                    unreachable.push(format!("{}: {message}", b.host.value));
+                }
+            }
+        }
+        if members.is_empty() {
+            return Err(Error::Environment(format!(
+                "no builder could be reached ({}); start one, or fix builders: in {}",
+                unreachable.join("; "),
+                config.file.display()
+            )));
+        }
+    }
+    let pool = Pool::new(members);
+    describe_builders(&pool, plan, reporter)?;
+    Ok(pool)
 }
 
-/// The builders the planned services get on `engine`, said once: a service
-/// that asks for BuildKit on an engine without it is an environment error
-/// before anything is built.
-fn builders(
-    engine: &DockerEngine,
-    plan: &Plan,
-    reporter: &dyn Reporter,
-) -> Result<Builders, Error> {
-    let info = engine.info();
+/// A connected engine as a pool member.
+fn member(engine: DockerEngine, jobs: usize, platforms: Vec<String>) -> Member {
+    let info = engine.info().clone();
     let builders = Builders {
         buildkit: info.no_buildkit.is_none(),
         frontend: info.frontend(),
     };
-    if let (Some(why), Some(step)) = (
-        &info.no_buildkit,
-        plan.steps
-            .iter()
-            .find(|s| s.service.builder == Builder::BuildKit),
-    ) {
-        return Err(Error::Environment(format!(
-            "service `{}` sets builder: buildkit, but {} does not offer it ({why}); use builder: auto or classic, or another engine",
-            step.service.name, info.endpoint
-        )));
-    }
-    let mut kinds: Vec<(Kind, Vec<&str>)> = Vec::new();
-    for step in &plan.steps {
-        let kind = builders.kind(step.service.builder);
-        match kinds.iter_mut().find(|(k, _)| *k == kind) {
-            Some((_, names)) => names.push(&step.service.name),
-            None => kinds.push((kind, vec![&step.service.name])),
+    Member::new(
+        info.endpoint.clone(),
+        std::sync::Arc::new(engine),
+        info,
+        builders,
+        jobs,
+        platforms,
+    )
+}
+
+/// The endpoint of one of `builders:`, its TLS paths relative to the repo.
+fn builder_endpoint(config: &Config, b: &BuilderSettings) -> Result<Endpoint, String> {
+    let endpoint = Endpoint::parse(&b.host.value, false).map_err(|e| e.to_string())?;
+    let (Endpoint::Tcp(address), Some(tls)) = (&endpoint, &b.tls) else {
+        return Ok(endpoint);
+    };
+    let path = |p: &str| config.root.join(p);
+    let endpoint = match &tls.value {
+        TlsSetting::Folder(folder) => Endpoint::tls_folder(address.clone(), &path(folder)),
+        TlsSetting::Files { ca, cert, key } => Endpoint::Tls {
+            address: address.clone(),
+            ca: path(ca),
+            cert: path(cert),
+            key: path(key),
+        },
+    };
+    if let Endpoint::Tls { ca, cert, key, .. } = &endpoint {
+        for file in [ca, cert, key] {
+            if !file.is_file() {
+                return Err(format!("its TLS file {} does not exist", file.display()));
+            }
         }
     }
-    let text = match kinds.as_slice() {
-        [(kind, _)] => info.builder_note(*kind),
-        _ => kinds
-            .iter()
-            .map(|(kind, names)| format!("{} for {}", info.builder_note(*kind), names.join(", ")))
-            .collect::<Vec<_>>()
-            .join("; "),
-    };
-    reporter.event(Event::Note { text });
-    Ok(builders)
+    Ok(endpoint)
+}
+
+/// Says which builder each planned service gets, once; a service that
+/// asks for BuildKit where no engine offers it is an environment error
+/// before anything is built.
+fn describe_builders(pool: &Pool, plan: &Plan, reporter: &dyn Reporter) -> Result<(), Error> {
+    for step in &plan.steps {
+        let needs = Needs::of(&step.service);
+        if !(0..pool.len()).any(|i| pool.member(i).builds(&needs)) {
+            let why = (0..pool.len())
+                .map(|i| {
+                    let m = pool.member(i);
+                    format!(
+                        "{}: {}",
+                        m.name,
+                        m.info
+                            .no_buildkit
+                            .clone()
+                            .unwrap_or_else(|| format!("builds {}", m.platforms.join(", ")))
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(Error::Environment(format!(
+                "service `{}` needs {}, which no builder offers ({why}); use builder: auto or classic, or another engine",
+                step.service.name,
+                describe_needs(&needs)
+            )));
+        }
+    }
+    for i in 0..pool.len() {
+        let member = pool.member(i);
+        let info = &member.info;
+        let mut kinds: Vec<(Kind, Vec<&str>)> = Vec::new();
+        for step in &plan.steps {
+            let kind = member.builders.kind(step.service.builder);
+            match kinds.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, names)) => names.push(&step.service.name),
+                None => kinds.push((kind, vec![&step.service.name])),
+            }
+        }
+        let text = match kinds.as_slice() {
+            [(kind, _)] => info.builder_note(*kind),
+            _ => kinds
+                .iter()
+                .map(|(kind, names)| {
+                    format!("{} for {}", info.builder_note(*kind), names.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        let text = match pool.len() {
+            1 => text,
+            _ => format!("{} ({} jobs): {text}", member.name, member.jobs),
+        };
+        reporter.event(Event::Note { text });
+    }
+    Ok(())
+}
+
+fn describe_needs(needs: &Needs) -> String {
+    match (&needs.platform, needs.buildkit) {
+        (Some(p), true) => format!("BuildKit on {p}"),
+        (Some(p), false) => format!("platform {p}"),
+        (None, _) => "BuildKit".into(),
+    }
 }
 
 /// The values of every planned service's build secrets, read before

@@ -8,8 +8,8 @@ use oci_registry::Registry;
 
 use super::lock::Lock;
 use super::{
-    announce, builders, connect_engine, execute_plan, finish, make_plan, manifest_results, names,
-    pins, refuse_warnings, reporter, results_path, secrets, state_dir,
+    announce, connect_pool, execute_plan, finish, make_plan, manifest_results, names, pins,
+    refuse_warnings, reporter, results_path, secrets, state_dir,
 };
 use crate::cli::{Globals, RunOptions};
 use crate::config::Config;
@@ -37,7 +37,6 @@ pub(super) async fn command(
     let plan = make_plan(config, services, &options.services, &results_file)?;
     // Every secret is read before anything else happens.
     let secrets = secrets(config, &plan)?;
-    let engine = connect_engine().await?;
     let connection = match options.push {
         true => {
             let connection = connect::connect(config)
@@ -77,7 +76,15 @@ pub(super) async fn command(
     }
     let reporter = reporter(globals, &plan);
     announce(reporter.as_ref(), &plan);
-    let builders = builders(&engine, &plan, reporter.as_ref())?;
+    // Without a registry the images must end up in one engine.
+    let pool = connect_pool(
+        config,
+        &plan,
+        options.jobs,
+        connection.is_none(),
+        reporter.as_ref(),
+    )
+    .await?;
     let force = Force {
         all: options.force,
         services: &[],
@@ -91,7 +98,9 @@ pub(super) async fn command(
             registry: registry.as_ref(),
             repositories: repositories.as_deref(),
         },
-        None => Store::Local { engine: &engine },
+        None => Store::Local {
+            engine: pool.first().engine.as_ref(),
+        },
     };
     let found = resolve::look_up(&plan, &store, &force, reporter.as_ref()).await;
     let decided = resolve::decide(&plan, found, &store, &force);
@@ -117,13 +126,11 @@ pub(super) async fn command(
     };
     let executor = Executor {
         plan: &plan,
-        engine: &engine,
+        pool: &pool,
         target,
         options: Options {
-            jobs: options.jobs.unwrap_or(config.build.jobs),
             push_jobs: options.push_jobs.unwrap_or(config.build.push_jobs),
             keep_going: options.keep_going,
-            builders,
             secrets,
             retry: config.push.policy(),
             logs_dir: state.join("logs"),

@@ -269,6 +269,35 @@ impl PushSettings {
     }
 }
 
+/// One Docker engine of the pool (`builders:`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BuilderSettings {
+    /// `unix:///var/run/docker.sock` or `tcp://build-2.internal:2376`.
+    pub(crate) host: At<String>,
+    /// TLS for a `tcp://` engine: a folder holding `ca.pem`, `cert.pem` and
+    /// `key.pem` (as `DOCKER_CERT_PATH`), or the three files.
+    pub(crate) tls: Option<At<TlsSetting>>,
+    /// Builds at once on this engine (default `build.jobs`).
+    pub(crate) jobs: Option<At<usize>>,
+    /// The platforms it builds (`linux/arm64`); a service with `platform:`
+    /// goes only to builders that list it, or that list none.
+    #[serde(default)]
+    pub(crate) platforms: Vec<String>,
+}
+
+/// Where a builder's TLS material is, relative to the repo root.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum TlsSetting {
+    Folder(String),
+    Files {
+        ca: String,
+        cert: String,
+        key: String,
+    },
+}
+
 /// How services are found under `services_dir`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -451,6 +480,8 @@ struct RawConfig {
     build: BuildSettings,
     #[serde(default)]
     manifests: ManifestSettings,
+    #[serde(default)]
+    builders: Vec<At<BuilderSettings>>,
 }
 
 /// The whole of `pipeline.yaml`, checked for shape but not yet against the
@@ -470,6 +501,8 @@ pub(crate) struct Config {
     pub(crate) tags: Vec<At<String>>,
     pub(crate) build: BuildSettings,
     pub(crate) manifests: ManifestSettings,
+    /// The pool of engines; empty: the engine the environment names.
+    pub(crate) builders: Vec<At<BuilderSettings>>,
 }
 
 impl Config {
@@ -540,6 +573,7 @@ impl Config {
             tags: raw.tags,
             build: raw.build,
             manifests: raw.manifests,
+            builders: raw.builders,
         };
         if raw.version.value != 1 {
             return Err(config.error(
@@ -617,6 +651,77 @@ impl Config {
         }
         for tag in &self.tags {
             crate::plan::tags::check_template(&tag.value).map_err(|m| self.error(tag.loc, m))?;
+        }
+        self.check_builders()
+    }
+
+    fn check_builders(&self) -> Result<(), ConfigError> {
+        let mut seen: Vec<&str> = Vec::new();
+        for b in &self.builders {
+            let host = &b.value.host;
+            let tcp = host.value.starts_with("tcp://");
+            if !tcp && !host.value.starts_with("unix://") {
+                return Err(self.error(
+                    host.loc,
+                    format!(
+                        "builders: host `{}` must be unix:///path/to/docker.sock or tcp://host:port",
+                        host.value
+                    ),
+                ));
+            }
+            if seen.contains(&host.value.as_str()) {
+                return Err(self.error(
+                    host.loc,
+                    format!("builders: host `{}` is listed twice", host.value),
+                ));
+            }
+            seen.push(&host.value);
+            if let Some(tls) = &b.value.tls
+                && !tcp
+            {
+                return Err(self.error(
+                    tls.loc,
+                    format!(
+                        "builders: tls is for tcp:// engines; `{}` is a socket",
+                        host.value
+                    ),
+                ));
+            }
+            if let Some(jobs) = &b.value.jobs
+                && jobs.value == 0
+            {
+                return Err(self.error(jobs.loc, "builders: jobs must be at least 1"));
+            }
+        }
+        // A service's platform must have a builder that builds it.
+        let offered: Option<Vec<&str>> = (!self.builders.is_empty()
+            && self.builders.iter().all(|b| !b.value.platforms.is_empty()))
+        .then(|| {
+            self.builders
+                .iter()
+                .flat_map(|b| b.value.platforms.iter().map(String::as_str))
+                .collect()
+        });
+        if let Some(offered) = offered {
+            let settings = self
+                .services
+                .iter()
+                .map(|(name, s)| (name.as_str(), s.value.platform.as_ref()))
+                .chain([("defaults", self.defaults.platform.as_ref())]);
+            for (name, platform) in settings {
+                if let Some(p) = platform
+                    && !offered.contains(&p.value.as_str())
+                {
+                    return Err(self.error(
+                        p.loc,
+                        format!(
+                            "{name}: platform `{}` is built by none of the builders (they list {}); add it to a builder's platforms",
+                            p.value,
+                            offered.join(", ")
+                        ),
+                    ));
+                }
+            }
         }
         Ok(())
     }
@@ -785,6 +890,57 @@ mod tests {
             parse("version: 1\nregistry:\n  host: h:1\ntags: [latest, \"{nope}\"]\n").unwrap_err();
         assert_eq!(e.loc.map(|l| l.line), Some(4));
         assert!(e.message.contains("{nope}"), "{}", e.message);
+    }
+
+    #[test]
+    fn builders_are_checked_at_their_line() {
+        let head = "version: 1\nregistry:\n  host: h:1\n";
+        let ok = parse(&format!(
+            "{head}builders:\n  - host: unix:///var/run/docker.sock\n    jobs: 2\n  - host: tcp://b:2376\n    tls: certs/b\n  - host: tcp://c:2376\n    tls: {{ca: c/ca.pem, cert: c/cert.pem, key: c/key.pem}}\n    platforms: [linux/arm64]\n"
+        ))
+        .unwrap();
+        assert_eq!(ok.builders.len(), 3);
+        assert_eq!(
+            ok.builders[1].value.tls.as_ref().unwrap().value,
+            TlsSetting::Folder("certs/b".into())
+        );
+        for (builders, line, says) in [
+            (
+                "  - host: ssh://me@b\n",
+                5,
+                "must be unix:///path/to/docker.sock or tcp://host:port",
+            ),
+            (
+                "  - host: unix:///a.sock\n    tls: certs\n",
+                6,
+                "tls is for tcp:// engines",
+            ),
+            (
+                "  - host: tcp://b:1\n    jobs: 0\n",
+                6,
+                "jobs must be at least 1",
+            ),
+            (
+                "  - host: tcp://b:1\n  - host: tcp://b:1\n",
+                6,
+                "listed twice",
+            ),
+        ] {
+            let e = parse(&format!("{head}builders:\n{builders}")).unwrap_err();
+            assert_eq!(e.loc.map(|l| l.line), Some(line), "{e}");
+            assert!(e.message.contains(says), "{e}");
+        }
+        // A platform no builder lists is named at the service's line.
+        let e = parse(&format!(
+            "{head}builders:\n  - host: tcp://b:1\n    platforms: [linux/amd64]\nservices:\n  api:\n    platform: linux/arm64\n"
+        ))
+        .unwrap_err();
+        assert_eq!(e.loc.map(|l| l.line), Some(9), "{e}");
+        assert!(
+            e.message
+                .contains("api: platform `linux/arm64` is built by none of the builders"),
+            "{e}"
+        );
     }
 
     #[test]

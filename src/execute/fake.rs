@@ -66,6 +66,18 @@ impl Fakes {
     }
 }
 
+/// What the fake engine says it is.
+pub(crate) fn info() -> crate::build::engine::EngineInfo {
+    crate::build::engine::EngineInfo {
+        endpoint: "unix:///fake.sock".into(),
+        source: "the test".into(),
+        version: "20.10.24".into(),
+        api: "1.41".into(),
+        os: "linux".into(),
+        no_buildkit: None,
+    }
+}
+
 /// A digest made from `text`, so each repository has its own.
 pub(crate) fn digest_of(text: &str) -> String {
     use sha2::Digest;
@@ -144,6 +156,10 @@ impl Engine for Fakes {
 
     async fn image_id(&self, _: &str) -> Result<Option<String>, EngineError> {
         Ok(None)
+    }
+
+    async fn alive(&self) -> bool {
+        true
     }
 
     async fn push(
@@ -303,9 +319,20 @@ pub(crate) async fn run_reported(
     let found = resolve::look_up(plan, &store, &force, reporter).await;
     let decided = resolve::decide(plan, found, &store, &force);
     let logs = std::env::temp_dir().join(format!("pipeline-exec-test-{}", std::process::id()));
+    let pool = super::pool::Pool::new(vec![super::pool::Member::new(
+        "unix:///fake.sock".into(),
+        Arc::new(fakes.clone()),
+        info(),
+        super::Builders {
+            buildkit: true,
+            frontend: dockerfile::Frontend::DOCKER_20_10,
+        },
+        jobs,
+        Vec::new(),
+    )]);
     let executor = Executor {
         plan,
-        engine: fakes,
+        pool: &pool,
         target: Target::Registry {
             host: "registry.test".into(),
             registry,
@@ -313,13 +340,8 @@ pub(crate) async fn run_reported(
             repositories: None,
         },
         options: Options {
-            jobs,
             push_jobs: 2,
             keep_going,
-            builders: super::Builders {
-                buildkit: true,
-                frontend: dockerfile::Frontend::DOCKER_20_10,
-            },
             secrets: HashMap::new(),
             retry: fakes
                 .world

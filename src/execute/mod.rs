@@ -1,7 +1,8 @@
 //! Executes a decided plan (see `plan::resolve`): every service runs as its
-//! own future, waiting for its requirements' images, bounded by one
-//! semaphore for builds (`build.jobs`) and one for pushes
-//! (`build.push_jobs`), so pushes overlap other services' builds. Missing
+//! own future, waiting for its requirements' images, bounded by the build
+//! slots of the engines (see `pool`: `build.jobs`, or each builder's `jobs`)
+//! and one semaphore for pushes (`build.push_jobs`), so pushes overlap other
+//! services' builds. Missing
 //! ECR repositories are created first, in one batch, so builds start in plan
 //! order. After every service has its content tag, the other tags are added;
 //! when any service failed they are not, so a failed run leaves `latest`
@@ -30,8 +31,11 @@ use crate::report::{Event, Reporter, ServiceResult, Stage, Status};
 
 #[cfg(test)]
 pub(crate) mod fake;
+pub(crate) mod pool;
 #[cfg(test)]
 mod tests;
+
+use pool::{Needs, NoBuilder, Pool, Slot};
 
 /// Where images go.
 pub(crate) enum Target {
@@ -57,11 +61,8 @@ pub(crate) enum LocalTags {
 }
 
 pub(crate) struct Options {
-    pub(crate) jobs: usize,
     pub(crate) push_jobs: usize,
     pub(crate) keep_going: bool,
-    /// What the engine's builders can do.
-    pub(crate) builders: Builders,
     /// Build secret values, by service and id.
     pub(crate) secrets: HashMap<String, HashMap<String, Secret>>,
     /// How pushes through the engine are retried (`push.retries`,
@@ -74,7 +75,8 @@ pub(crate) struct Options {
 
 pub(crate) struct Executor<'a> {
     pub(crate) plan: &'a Plan,
-    pub(crate) engine: &'a dyn Engine,
+    /// The engines builds run on.
+    pub(crate) pool: &'a Pool,
     pub(crate) target: Target,
     pub(crate) options: Options,
     pub(crate) reporter: &'a dyn Reporter,
@@ -124,6 +126,8 @@ pub(crate) enum Failure {
     LocalTag(EngineError),
     #[error(transparent)]
     Tag(#[from] TagError),
+    #[error(transparent)]
+    NoBuilder(#[from] NoBuilder),
 }
 
 impl Failure {
@@ -131,7 +135,7 @@ impl Failure {
         match self {
             Failure::LookUp(e) => e.stage(),
             Failure::Repository(_) => Stage::Repository,
-            Failure::Build(_) | Failure::Unsupported(_) => Stage::Build,
+            Failure::Build(_) | Failure::Unsupported(_) | Failure::NoBuilder(_) => Stage::Build,
             Failure::Push(_) => Stage::Push,
             Failure::Refused { stage, .. } => *stage,
             Failure::LocalTag(_) | Failure::Tag(_) => Stage::Tag,
@@ -148,12 +152,15 @@ impl Failure {
 pub(crate) struct Failed {
     failure: Failure,
     tail: Vec<String>,
+    /// The engine it failed on, when it got one.
+    builder: Option<String>,
 }
 
 fn failed(failure: impl Into<Failure>, tail: Vec<String>) -> Box<Failed> {
     Box::new(Failed {
         failure: failure.into(),
         tail,
+        builder: None,
     })
 }
 
@@ -168,12 +175,34 @@ fn build_message(e: &EngineError) -> String {
     }
 }
 
-/// What dependents get from a required service: the reference to build
-/// `FROM`, or nothing when it failed.
-type Available = Option<Result<String, ()>>;
+/// A required image, as its dependents may use it.
+#[derive(Debug, Clone)]
+struct Made {
+    /// The engine that built it in this run, where it is under `local`.
+    built_on: Option<usize>,
+    local: Option<String>,
+    /// `host/repository@digest`, once the registry has it.
+    pushed: Option<String>,
+}
+
+/// What dependents get from a required service, or an error when it failed
+/// or was skipped; updated once more when a built image is pushed.
+type Available = Option<Result<Made, ()>>;
+
+/// Why a build found no engine.
+enum Placed {
+    /// A requirement's push failed while this waited for it.
+    RequirementFailed(String),
+    NoBuilder(NoBuilder),
+}
+
+/// A requirement of the service being built.
+struct Required {
+    service: String,
+    made: Made,
+}
 
 struct Shared<'a> {
-    builds: Semaphore,
     pushes: Semaphore,
     stop: AtomicBool,
     senders: HashMap<&'a str, watch::Sender<Available>>,
@@ -191,7 +220,6 @@ impl Executor<'_> {
         decided: Vec<Decision<'_>>,
     ) -> BTreeMap<String, ServiceResult> {
         let shared = Shared {
-            builds: Semaphore::new(self.options.jobs),
             pushes: Semaphore::new(self.options.push_jobs),
             stop: AtomicBool::new(false),
             senders: self
@@ -282,7 +310,7 @@ impl Executor<'_> {
     ) -> ServiceResult {
         let name = step.service.name.as_str();
         let sender = &shared.senders[name];
-        let mut required = HashMap::new();
+        let mut required = Vec::new();
         for r in &step.service.requires {
             let mut rx = shared.senders[r.as_str()].subscribe();
             let available = rx
@@ -292,9 +320,10 @@ impl Executor<'_> {
                 .ok()
                 .flatten();
             match available {
-                Some(Ok(reference)) => {
-                    required.insert(crate::discover::image_arg(r), reference);
-                }
+                Some(Ok(made)) => required.push(Required {
+                    service: r.clone(),
+                    made,
+                }),
                 _ => {
                     sender.send_replace(Some(Err(())));
                     return self.result(
@@ -317,6 +346,7 @@ impl Executor<'_> {
         .unwrap_or_else(|failed| {
             let mut r = self.result(step, Status::Failed, start, Some(failed.failure.message()));
             r.log_tail = failed.tail;
+            r.builder = failed.builder;
             r
         });
         result.duration_ms = start.elapsed().as_millis() as u64;
@@ -347,6 +377,7 @@ impl Executor<'_> {
             reason: None,
             image_id: None,
             log_tail: Vec::new(),
+            builder: None,
         }
     }
 
@@ -366,11 +397,13 @@ impl Executor<'_> {
 
     /// One service whose requirements are available: taken from the cache,
     /// or built and pushed. A failure carries the last lines of its log.
+    /// A build whose engine is found dead afterwards goes once more to
+    /// another engine.
     async fn produce(
         &self,
         step: &Step,
         action: Action,
-        required: HashMap<String, String>,
+        mut required: Vec<Required>,
         shared: &Shared<'_>,
         start: Instant,
     ) -> Result<ServiceResult, Box<Failed>> {
@@ -400,13 +433,27 @@ impl Executor<'_> {
                     // Only `plan --offline` decides from the last results.
                     Cached::LastResults => unreachable!("a run looks its images up"),
                 };
-                sender.send_replace(Some(Ok(reference)));
+                // A registry image is usable anywhere; a local one is in the
+                // first engine, where local look-ups are made.
+                let made = match &image_id {
+                    Some(_) => Made {
+                        built_on: Some(0),
+                        local: Some(reference),
+                        pushed: None,
+                    },
+                    None => Made {
+                        built_on: None,
+                        local: None,
+                        pushed: Some(reference),
+                    },
+                };
+                sender.send_replace(Some(Ok(made)));
                 let mut r = self.result(step, Status::Cached, start, None);
                 r.digest = digest;
                 r.tags = vec![step.content_tag.clone()];
                 if let (Some(id), Target::Local { tags }) = (&image_id, &self.target) {
                     r.tags = self
-                        .tag_locally(step, id, tags)
+                        .tag_locally(self.pool.first().engine.as_ref(), step, id, tags)
                         .await
                         .map_err(|e| failed(Failure::LocalTag(e), Vec::new()))?;
                 }
@@ -424,20 +471,192 @@ impl Executor<'_> {
                 Some("not started: another service failed (use --keep-going to go on)".into()),
             ))
         };
-        if shared.stop.load(Ordering::SeqCst) {
-            return skipped();
+        // Opened when a build starts: a service refused before has none.
+        let mut log = None;
+        let mut avoid = None;
+        loop {
+            if shared.stop.load(Ordering::SeqCst) {
+                return skipped();
+            }
+            self.stage(step, Stage::Waiting);
+            let slot = match self.place(step, &mut required, avoid, shared).await {
+                Ok(slot) => slot,
+                Err(Placed::RequirementFailed(r)) => {
+                    return Ok(self.result(
+                        step,
+                        Status::Skipped,
+                        start,
+                        Some(format!("requirement `{r}` failed or was skipped")),
+                    ));
+                }
+                Err(Placed::NoBuilder(e)) => {
+                    return Err(failed(
+                        e,
+                        log.as_ref().map(ServiceLog::tail).unwrap_or_default(),
+                    ));
+                }
+            };
+            if shared.stop.load(Ordering::SeqCst) {
+                return skipped();
+            }
+            let member = slot.member;
+            match self
+                .build_and_push(step, slot, &required, shared, &mut log, start)
+                .await
+            {
+                Ok(result) => return Ok(result),
+                Err(mut f) => {
+                    f.builder = Some(self.pool.member(member).name.clone());
+                    // Lost with its engine? Once more elsewhere.
+                    let engine = &self.pool.member(member);
+                    if avoid.is_some() || self.pool.len() == 1 || !self.lost(member).await {
+                        return Err(f);
+                    }
+                    self.pool.lose(member);
+                    let line = format!(
+                        "engine {} does not answer any more ({}); building again on another",
+                        engine.name,
+                        f.failure.message()
+                    );
+                    if let Some(log) = log.as_mut() {
+                        log.line(&line);
+                    }
+                    self.reporter.event(Event::Note {
+                        text: format!("{name}: {line}"),
+                    });
+                    avoid = Some(member);
+                }
+            }
         }
-        self.stage(step, Stage::Waiting);
-        let permit = shared.builds.acquire().await.expect("semaphore open");
-        if shared.stop.load(Ordering::SeqCst) {
-            return skipped();
+    }
+
+    /// Whether engine `index` is gone (already known, or it does not
+    /// answer now). An engine that is shutting down may fail its builds
+    /// (their containers stopped) a moment before it stops answering, so
+    /// one that answers is asked again a second later.
+    async fn lost(&self, index: usize) -> bool {
+        if self.pool.is_lost(index) {
+            return true;
         }
-        let builder = self.options.builders.kind(step.service.builder);
-        if let Some(message) = build::unsupported(step, builder, &self.options.builders.frontend) {
+        let engine = &self.pool.member(index).engine;
+        if !engine.alive().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        self.pool.is_lost(index) || !engine.alive().await
+    }
+
+    /// Chooses the engine for `step` and waits for a slot there: the one
+    /// that built its requirements when it has a free slot (they are used
+    /// in place), else the pool's choice. Requirements built on another
+    /// engine are then used by their registry reference, so this waits
+    /// for their pushes.
+    async fn place<'p>(
+        &'p self,
+        step: &Step,
+        required: &mut [Required],
+        avoid: Option<usize>,
+        shared: &Shared<'_>,
+    ) -> Result<Slot<'p>, Placed> {
+        let name = step.service.name.as_str();
+        let needs = Needs::of(&step.service);
+        let built: Vec<usize> = required.iter().filter_map(|r| r.made.built_on).collect();
+        let near = built
+            .first()
+            .copied()
+            .filter(|n| built.iter().all(|b| b == n) && Some(*n) != avoid);
+        if let Some(slot) = near
+            .filter(|n| self.pool.member(*n).builds(&needs))
+            .and_then(|n| self.pool.try_slot(n))
+        {
+            return Ok(slot);
+        }
+        // Anywhere else, the requirements come from the registry: waited
+        // for before a slot is taken when the choice is open, and after,
+        // for those built elsewhere than the engine it got.
+        let registry = matches!(self.target, Target::Registry { .. });
+        if registry && (self.pool.shared(name, &needs) || avoid.is_some()) {
+            Self::wait_for_pushes(required, shared, |_| true).await?;
+        }
+        let slot = self
+            .pool
+            .slot(name, &needs, avoid)
+            .await
+            .map_err(Placed::NoBuilder)?;
+        if registry {
+            let here = slot.member;
+            Self::wait_for_pushes(required, shared, |made| made.built_on != Some(here)).await?;
+        }
+        Ok(slot)
+    }
+
+    /// Waits until every requirement that `which` picks and that is not in
+    /// the registry yet has been pushed.
+    async fn wait_for_pushes(
+        required: &mut [Required],
+        shared: &Shared<'_>,
+        which: impl Fn(&Made) -> bool,
+    ) -> Result<(), Placed> {
+        for r in required
+            .iter_mut()
+            .filter(|r| r.made.pushed.is_none() && which(&r.made))
+        {
+            let mut rx = shared.senders[r.service.as_str()].subscribe();
+            let pushed = rx
+                .wait_for(|v| !matches!(v, Some(Ok(Made { pushed: None, .. }))))
+                .await
+                .map(|v| v.clone())
+                .ok()
+                .flatten();
+            match pushed {
+                Some(Ok(made)) => r.made = made,
+                _ => return Err(Placed::RequirementFailed(r.service.clone())),
+            }
+        }
+        Ok(())
+    }
+
+    /// Builds `step` on the engine of `slot`, then pushes it from there
+    /// (or tags it locally). The error says which engine it was on.
+    async fn build_and_push<'l>(
+        &'l self,
+        step: &'l Step,
+        slot: Slot<'_>,
+        required: &[Required],
+        shared: &Shared<'_>,
+        log: &mut Option<ServiceLog<'l>>,
+        start: Instant,
+    ) -> Result<ServiceResult, Box<Failed>> {
+        let name = step.service.name.as_str();
+        let sender = &shared.senders[name];
+        let repository = self.repository(step);
+        let index = slot.member;
+        let member = self.pool.member(index);
+        let engine = member.engine.as_ref();
+        let builder = member.builders.kind(step.service.builder);
+        if let Some(message) = build::unsupported(step, builder, &member.builders.frontend) {
             return Err(failed(Failure::Unsupported(message), Vec::new()));
         }
         self.stage(step, Stage::Build);
-        let mut log = ServiceLog::open(&self.options.logs_dir, name, self.reporter);
+        let log = log
+            .get_or_insert_with(|| ServiceLog::open(&self.options.logs_dir, name, self.reporter));
+        if self.pool.len() > 1 {
+            log.line(&format!("building on {}", member.name));
+        }
+        // In place on the engine that built it, else from the registry.
+        let required_images = required
+            .iter()
+            .map(|r| {
+                let here = (r.made.built_on == Some(index))
+                    .then(|| r.made.local.clone())
+                    .flatten();
+                let reference = here
+                    .or_else(|| r.made.pushed.clone())
+                    .or_else(|| r.made.local.clone())
+                    .expect("a requirement is built or pushed");
+                (crate::discover::image_arg(&r.service), reference)
+            })
+            .collect();
         let local_ref = format!("{repository}:{}", step.content_tag);
         let registries = match &self.target {
             Target::Registry { host, auth, .. } => auth
@@ -448,34 +667,37 @@ impl Executor<'_> {
         };
         let inputs = BuildInputs {
             tag: local_ref.clone(),
-            required_images: required,
+            required_images,
             labels: &shared.labels,
             registries,
             builder,
             secrets: self.options.secrets.get(name).cloned().unwrap_or_default(),
         };
-        let image_id = build::build(self.engine, step, inputs, &mut log)
-            .await
-            .map_err(|e| {
-                // BuildKit tells the failing step's own output apart.
-                let tail = match &e {
-                    EngineError::Build { output, .. } if !output.is_empty() => output.clone(),
-                    _ => log.tail(),
-                };
-                failed(Failure::Build(e), tail)
-            })?;
+        let image_id = build::build(engine, step, inputs, log).await.map_err(|e| {
+            // BuildKit tells the failing step's own output apart.
+            let tail = match &e {
+                EngineError::Build { output, .. } if !output.is_empty() => output.clone(),
+                _ => log.tail(),
+            };
+            failed(Failure::Build(e), tail)
+        })?;
         // The build slot is free before the push waits for its own.
-        drop(permit);
-        // Dependents may start now: the image is in the local engine under
+        drop(slot);
+        // Dependents on this engine may start now: the image is here under
         // its content tag, which names exactly these inputs.
-        sender.send_replace(Some(Ok(local_ref)));
+        sender.send_replace(Some(Ok(Made {
+            built_on: Some(index),
+            local: Some(local_ref),
+            pushed: None,
+        })));
 
         let mut result = self.result(step, Status::Built, start, None);
         result.image_id = Some(image_id.clone());
+        result.builder = Some(member.name.clone());
         match &self.target {
             Target::Local { tags } => {
                 result.tags = self
-                    .tag_locally(step, &image_id, tags)
+                    .tag_locally(engine, step, &image_id, tags)
                     .await
                     .map_err(|e| failed(Failure::LocalTag(e), log.tail()))?;
             }
@@ -494,14 +716,19 @@ impl Executor<'_> {
                     policy: &self.options.retry,
                 };
                 let digest = push::push_content(
-                    self.engine,
+                    engine,
                     &target,
                     &step.service.repository,
                     &step.content_tag,
-                    &mut log,
+                    log,
                 )
                 .await
                 .map_err(|e| failed(e, log.tail()))?;
+                sender.send_modify(|v| {
+                    if let Some(Ok(made)) = v {
+                        made.pushed = Some(format!("{repository}@{digest}"));
+                    }
+                });
                 result.digest = Some(digest);
                 result.tags = vec![step.content_tag.clone()];
             }
@@ -512,6 +739,7 @@ impl Executor<'_> {
     /// Tags a local image `<repository>:<tag>` for the local tags.
     async fn tag_locally(
         &self,
+        engine: &dyn Engine,
         step: &Step,
         image_id: &str,
         tags: &LocalTags,
@@ -521,9 +749,7 @@ impl Executor<'_> {
             LocalTags::Planned => step.tags.clone(),
         };
         for tag in &extra {
-            self.engine
-                .tag(image_id, &self.repository(step), tag)
-                .await?;
+            engine.tag(image_id, &self.repository(step), tag).await?;
         }
         Ok(extra)
     }

@@ -30,6 +30,10 @@ pub(crate) struct ServiceResult {
     /// Why the service was built or taken from the cache (`plan`'s reason).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) reason: Option<String>,
+    /// The engine that built it (`unix:///var/run/docker.sock`); none when
+    /// it was not built in this run.
+    #[serde(default)]
+    pub(crate) builder: Option<String>,
     /// The local image ID, when this run built the image.
     #[serde(skip)]
     pub(crate) image_id: Option<String>,
@@ -247,6 +251,7 @@ mod validation {
             reason: None,
             image_id: None,
             log_tail: vec![],
+            builder: None,
         };
         edit(&mut r);
         Results {
@@ -315,6 +320,7 @@ mod tests {
                 reason: Some("files changed: a.txt".into()),
                 image_id: Some("sha256:ef".into()),
                 log_tail: vec!["x".into()],
+                builder: Some("unix:///var/run/docker.sock".into()),
             },
         );
         let r = Results {
@@ -337,9 +343,14 @@ mod tests {
             .unwrap()
             .keys()
             .collect();
-        // The SPEC's seven keys plus `reason`, which explains the status.
-        assert_eq!(keys.len(), 8, "{keys:?}");
+        // The SPEC's eight keys (`builder` included) plus `reason`, which
+        // explains the status.
+        assert_eq!(keys.len(), 9, "{keys:?}");
         assert_eq!(v["services"]["orders"]["reason"], "files changed: a.txt");
+        assert_eq!(
+            v["services"]["orders"]["builder"],
+            "unix:///var/run/docker.sock"
+        );
         let back: Results = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(back.services["orders"].digest, r.services["orders"].digest);
     }

@@ -56,6 +56,7 @@ fn result(status: Status, reason: &str, error: Option<&str>, ms: u64) -> Service
         reason: Some(reason.into()),
         image_id: None,
         log_tail: vec![],
+        builder: None,
     }
 }
 

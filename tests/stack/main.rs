@@ -13,6 +13,7 @@ mod faults;
 mod incremental;
 mod logins;
 mod patch;
+mod pool;
 mod release;
 mod run;
 mod terminal;
