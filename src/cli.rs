@@ -134,6 +134,20 @@ enum Command {
         #[command(flatten)]
         wait: Wait,
     },
+    /// Merge the results files of `run --shard K/N` jobs; if every service succeeded, add the tags and patch the manifests.
+    #[command(
+        after_help = "Examples:\n  pipeline finish results/shard-*.json\n  pipeline finish a.json b.json c.json --results merged.json"
+    )]
+    Finish {
+        /// The shards' results files, one per shard.
+        #[arg(required = true, value_name = "FILE")]
+        files: Vec<PathBuf>,
+        /// Where to write the merged results file (default .pipeline/results.json).
+        #[arg(long, value_name = "FILE")]
+        results: Option<PathBuf>,
+        #[command(flatten)]
+        wait: Wait,
+    },
     /// Write a commented pipeline.yaml from the repo's Compose builds, Dockerfile folders and manifests, then plan it offline.
     #[command(
         after_help = "Examples:\n  pipeline init                         write pipeline.yaml, then show its offline plan\n  pipeline init --services-dir images   the service folders are under images/"
@@ -193,6 +207,12 @@ struct RunArgs {
     /// Where to write the results file (default .pipeline/results.json).
     #[arg(long, value_name = "FILE")]
     results: Option<PathBuf>,
+    /// Build and push shard K of N of the selected services, content tags only, no patch; `pipeline finish` merges the shards.
+    #[arg(long, value_name = "K/N", conflicts_with = "no_push")]
+    shard: Option<crate::plan::shard::Shard>,
+    /// With --shard: balance the shards by the durations in this earlier results file.
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    weights: Option<PathBuf>,
     #[command(flatten)]
     wait: Wait,
 }
@@ -218,6 +238,8 @@ pub(crate) struct RunOptions {
     pub(crate) force: bool,
     pub(crate) keep_going: bool,
     pub(crate) results: Option<PathBuf>,
+    pub(crate) shard: Option<crate::plan::shard::Shard>,
+    pub(crate) weights: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +271,10 @@ pub(crate) enum Cmd {
         strict: bool,
     },
     Release(ReleaseOptions),
+    Finish {
+        files: Vec<PathBuf>,
+        results: Option<PathBuf>,
+    },
     Init {
         services_dir: Option<PathBuf>,
     },
@@ -297,12 +323,14 @@ pub(crate) fn parse() -> Result<Invocation, i32> {
             Cmd::Run(RunOptions {
                 services: a.services,
                 push: !a.no_push,
-                patch: !a.no_patch && !a.no_push,
+                patch: !a.no_patch && !a.no_push && a.shard.is_none(),
                 jobs: positive(a.jobs, "--jobs")?,
                 push_jobs: positive(a.push_jobs, "--push-jobs")?,
                 force: a.force,
                 keep_going: a.keep_going,
                 results: a.results,
+                shard: a.shard,
+                weights: a.weights,
             })
         }
         Command::Build {
@@ -360,6 +388,14 @@ pub(crate) fn parse() -> Result<Invocation, i32> {
                 patch,
                 strict,
             })
+        }
+        Command::Finish {
+            files,
+            results,
+            wait,
+        } => {
+            no_wait = wait.no_wait;
+            Cmd::Finish { files, results }
         }
         Command::Init { services_dir } => Cmd::Init { services_dir },
         Command::Doctor => Cmd::Doctor,

@@ -16,6 +16,7 @@ fn help_of_every_command() {
         "build",
         "patch",
         "release",
+        "finish",
         "init",
         "doctor",
         "completions",
@@ -770,4 +771,108 @@ fn an_unreadable_service_folder_is_an_error_naming_it() {
         "{}",
         out.stderr
     );
+}
+
+/// A shard's results file for a repo whose pipeline.yaml is `config`.
+fn shard_file(config: &str, index: usize, services: &[&str], sha: &str) -> String {
+    use sha2::Digest;
+    let results: serde_json::Map<String, serde_json::Value> = services
+        .iter()
+        .map(|s| {
+            (
+                s.to_string(),
+                serde_json::json!({
+                    "status": "built",
+                    "repository": format!("registry.test/shop/{s}"),
+                    "digest": format!("sha256:{}", "ab".repeat(32)),
+                    "tags": [format!("in-{s}")],
+                    "input_digest": format!("sha256:{}", "cd".repeat(32)),
+                    "duration_ms": 10,
+                    "error": null
+                }),
+            )
+        })
+        .collect();
+    serde_json::to_string_pretty(&serde_json::json!({
+        "schema": 1,
+        "git": { "sha": sha, "dirty": false },
+        "registry": "registry.test",
+        "services": results,
+        "manifests": [],
+        "shard": {
+            "index": index,
+            "of": 2,
+            "selected": ["cart", "orders"],
+            "config": format!("sha256:{}", hex::encode(sha2::Sha256::digest(config.as_bytes())))
+        }
+    }))
+    .unwrap()
+}
+
+#[test]
+fn finish_refuses_shards_that_do_not_add_up() {
+    let r = one_service_repo("finish-refuses");
+    r.file("services/orders/Dockerfile", "FROM scratch\n");
+    let config = r.read("pipeline.yaml");
+    let manifest = r.read("k8s/cart.yaml");
+    let sha = "1a2b3c4d5e6f";
+    r.file("s1.json", &shard_file(&config, 1, &["cart"], sha))
+        .file("s2.json", &shard_file(&config, 2, &["orders"], sha))
+        .file(
+            "both.json",
+            &shard_file(&config, 2, &["cart", "orders"], sha),
+        )
+        .file(
+            "other-commit.json",
+            &shard_file(&config, 2, &["orders"], "9f9f9f9f"),
+        )
+        .file(
+            "other-config.json",
+            &shard_file("version: 1\n", 2, &["orders"], sha),
+        )
+        .file("plain.json", &results_with(|_| {}));
+    for (files, says) in [
+        (
+            &["plain.json"][..],
+            "plain.json: not the results of a `run --shard K/N`",
+        ),
+        (
+            &["s1.json", "s1.json"][..],
+            "s1.json: shard 1/2 is given twice (also s1.json)",
+        ),
+        (
+            &["s1.json"][..],
+            "no results for `orders` (shard 2/2 missing)",
+        ),
+        (
+            &["s1.json", "both.json"][..],
+            "both.json: service `cart` is also in s1.json",
+        ),
+        (
+            &["s1.json", "other-config.json"][..],
+            "other-config.json: written with another pipeline.yaml",
+        ),
+        (
+            &["s1.json", "other-commit.json"][..],
+            "other-commit.json: commit Some(\"9f9f9f9f\") differs",
+        ),
+        // Every shard there, but this checkout is another commit.
+        (
+            &["s1.json", "s2.json"][..],
+            "the shards ran on commit 1a2b3c4d5e6f, this checkout is",
+        ),
+    ] {
+        let mut run = r.pipeline().args(["finish"]);
+        for f in files {
+            run = run.args([*f]);
+        }
+        let out = run.expect(2);
+        assert!(
+            out.stderr.contains(says),
+            "{files:?}: want `{says}` in\n{}",
+            out.stderr
+        );
+    }
+    assert_eq!(r.read("k8s/cart.yaml"), manifest, "nothing written");
+    assert!(!r.dir.join(".pipeline/results.json").exists());
 }

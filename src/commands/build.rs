@@ -51,6 +51,7 @@ pub(super) async fn command(
         },
         options: Options {
             push_jobs: 1,
+            content_tags_only: false,
             keep_going: false,
             secrets,
             retry: config.push.policy(),

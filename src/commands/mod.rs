@@ -5,6 +5,7 @@
 
 mod build;
 pub(crate) mod doctor;
+mod finish;
 pub(crate) mod init;
 mod lock;
 mod patch;
@@ -51,6 +52,9 @@ pub(crate) async fn execute(invocation: Invocation) -> Result<(), Error> {
         Cmd::Run(options) => run::command(globals, &config, &services, options).await,
         Cmd::Plan(options) => plan::command(globals, &config, &services, options).await,
         Cmd::Release(options) => release::command(globals, &config, &services, options).await,
+        Cmd::Finish { files, results } => {
+            finish::command(globals, &config, &services, files, results.as_deref()).await
+        }
         Cmd::Patch {
             results,
             check,
@@ -472,6 +476,27 @@ fn make_plan(
     Ok(plan)
 }
 
+/// Pins every configured manifest to the digests of `results` (all
+/// succeeded), written atomically, and records what each file got.
+fn patch_all(
+    config: &Config,
+    services: &[Service],
+    results: &mut Results,
+    reporter: &dyn Reporter,
+) -> Result<(), crate::patch::PatchError> {
+    let changes = crate::patch::compute(config, &pins(services, results), &names(services))?;
+    crate::patch::write(&changes)?;
+    for c in &changes {
+        reporter.event(Event::Patched {
+            path: c.path.clone(),
+            changed: c.changed(),
+            report: Box::new(c.report.clone()),
+        });
+    }
+    results.manifests = manifest_results(&changes);
+    Ok(())
+}
+
 /// Executes the decided plan, or stops at Ctrl-C, and gathers the results.
 async fn execute_plan(
     executor: &Executor<'_>,
@@ -491,6 +516,7 @@ async fn execute_plan(
         registry,
         services,
         manifests: Vec::new(),
+        shard: None,
     })
 }
 

@@ -1,6 +1,7 @@
 //! `pipeline run`: plan, decide against the registry, build, push, tag,
 //! patch the manifests when every service succeeded, write the results.
 
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -8,7 +9,7 @@ use oci_registry::Registry;
 
 use super::lock::Lock;
 use super::{
-    announce, connect_pool, execute_plan, finish, make_plan, manifest_results, names, pins,
+    announce, connect_pool, execute_plan, finish, load_results, make_plan, names, patch_all,
     refuse_warnings, reporter, results_path, secrets, state_dir,
 };
 use crate::cli::{Globals, RunOptions};
@@ -17,11 +18,13 @@ use crate::discover::Service;
 use crate::error::Error;
 use crate::execute::{Executor, LocalTags, Options, Target};
 use crate::patch::{self, Pinned};
+use crate::plan::Plan;
 use crate::plan::record;
 use crate::plan::resolve::{self, Force, Store};
+use crate::plan::shard::{self, Shard};
 use crate::push::connect;
 use crate::push::ecr::Repositories;
-use crate::report::Event;
+use crate::report::ShardInfo;
 
 pub(super) async fn command(
     globals: &Globals,
@@ -34,7 +37,16 @@ pub(super) async fn command(
     let state = state_dir(config)?;
     // One run per checkout; a waiting run plans once it has the lock.
     let _lock = Lock::take(&state, "run", !globals.no_wait).await?;
-    let plan = make_plan(config, services, &options.services, &results_file)?;
+    let mut plan = make_plan(config, services, &options.services, &results_file)?;
+    let shard = match options.shard {
+        Some(shard) => Some(take_shard(
+            config,
+            &mut plan,
+            shard,
+            options.weights.as_deref(),
+        )?),
+        None => None,
+    };
     // Every secret is read before anything else happens.
     let secrets = secrets(config, &plan)?;
     let connection = match options.push {
@@ -130,6 +142,7 @@ pub(super) async fn command(
         target,
         options: Options {
             push_jobs: options.push_jobs.unwrap_or(config.build.push_jobs),
+            content_tags_only: shard.is_some(),
             keep_going: options.keep_going,
             secrets,
             retry: config.push.policy(),
@@ -140,26 +153,11 @@ pub(super) async fn command(
     };
     let mut results = execute_plan(&executor, decided, registry_host).await?;
     // Manifests change only when every selected service succeeded.
-    let patched = if patching && results.all_succeeded() {
-        let changes = patch::compute(config, &pins(services, &results), &names(services))
-            .and_then(|changes| patch::write(&changes).map(|()| changes));
-        match changes {
-            Ok(changes) => {
-                for c in &changes {
-                    reporter.event(Event::Patched {
-                        path: c.path.clone(),
-                        changed: c.changed(),
-                        report: Box::new(c.report.clone()),
-                    });
-                }
-                results.manifests = manifest_results(&changes);
-                Ok(())
-            }
-            Err(e) => Err(e),
-        }
-    } else {
-        Ok(())
+    let patched = match patching && results.all_succeeded() {
+        true => patch_all(config, services, &mut results, reporter.as_ref()),
+        false => Ok(()),
     };
+    results.shard = shard;
     results
         .write(&results_file)
         .map_err(|e| Error::Environment(format!("writing {}: {e}", results_file.display())))?;
@@ -177,4 +175,43 @@ pub(super) async fn command(
     let finished = finish(globals, &results, &state, started, true);
     patched.map_err(Error::Unpatched)?;
     finished
+}
+
+/// Narrows `plan` to shard `shard` of its services (see `plan::shard`),
+/// balanced by the durations in `weights`; says which it got.
+fn take_shard(
+    config: &Config,
+    plan: &mut Plan,
+    shard: Shard,
+    weights: Option<&std::path::Path>,
+) -> Result<ShardInfo, Error> {
+    let durations = match weights {
+        Some(file) => load_results(file)?
+            .services
+            .into_iter()
+            .map(|(name, r)| (name, r.duration_ms))
+            .collect(),
+        None => HashMap::new(),
+    };
+    let selected: BTreeMap<String, Vec<String>> = plan
+        .steps
+        .iter()
+        .map(|s| (s.service.name.clone(), s.service.requires.clone()))
+        .collect();
+    let mine = shard::assign(&selected, &durations, shard.of).swap_remove(shard.index - 1);
+    plan.steps.retain(|s| mine.contains(&s.service.name));
+    let text = std::fs::read(&config.file)
+        .map_err(|e| Error::Environment(format!("reading {}: {e}", config.file.display())))?;
+    Ok(ShardInfo {
+        index: shard.index,
+        of: shard.of,
+        selected: selected.into_keys().collect(),
+        config: config_digest(&text),
+    })
+}
+
+/// `sha256:` of a config file's bytes: shards of one run agree on it.
+pub(super) fn config_digest(text: &[u8]) -> String {
+    use sha2::Digest;
+    format!("sha256:{}", hex::encode(sha2::Sha256::digest(text)))
 }

@@ -341,6 +341,7 @@ pub(crate) async fn run_reported(
         },
         options: Options {
             push_jobs: 2,
+            content_tags_only: false,
             keep_going,
             secrets: HashMap::new(),
             retry: fakes

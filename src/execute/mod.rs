@@ -63,6 +63,9 @@ pub(crate) enum LocalTags {
 pub(crate) struct Options {
     pub(crate) push_jobs: usize,
     pub(crate) keep_going: bool,
+    /// Push content tags only, add no other tag (`run --shard`: `finish`
+    /// adds them).
+    pub(crate) content_tags_only: bool,
     /// Build secret values, by service and id.
     pub(crate) secrets: HashMap<String, HashMap<String, Secret>>,
     /// How pushes through the engine are retried (`push.retries`,
@@ -754,111 +757,136 @@ impl Executor<'_> {
         Ok(extra)
     }
 
-    /// Adds every tag besides the content tag, only when every service has
-    /// its content tag. Results, tags and manifests agree with the
-    /// registry: each content tag is read again first, and when another run
-    /// (another machine on the same commit) replaced it since our push,
-    /// its digest is the one recorded and tagged. Read once more after
-    /// tagging, and tagged again if it moved meanwhile (a few rounds).
+    /// Adds the other tags (see [`add_tags`]) unless this run pushes
+    /// content tags only (`run --shard`).
     async fn add_tags(&self, results: &mut BTreeMap<String, ServiceResult>) {
         let Target::Registry { registry, .. } = &self.target else {
             return;
         };
-        if !results.values().all(|r| r.digest.is_some()) {
+        if self.options.content_tags_only {
             return;
         }
-        let mut to_tag: Vec<&Step> = self.plan.steps.iter().collect();
-        let mut tagged: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        for _round in 0..3 {
-            if to_tag.is_empty() {
-                break;
-            }
-            let outcomes: Vec<(String, Option<String>, push::Tagged)> =
-                futures::stream::iter(to_tag.iter().map(|step| {
-                    let recorded = results[&step.service.name]
-                        .digest
-                        .clone()
-                        .expect("checked above");
-                    (*step, recorded)
-                }))
-                .map(|(step, recorded)| async move {
-                    self.stage(step, Stage::Tag);
-                    let repository = &step.service.repository;
-                    let current = match registry.digest(repository, &step.content_tag).await {
-                        Ok(Some(current)) => current,
-                        Ok(None) => recorded.clone(),
-                        Err(source) => {
-                            let out = push::Tagged {
-                                tags: Vec::new(),
-                                error: Some(TagError::LookUp {
-                                    tag: step.content_tag.clone(),
-                                    source,
-                                }),
-                            };
-                            return (step.service.name.clone(), None, out);
-                        }
-                    };
-                    let adopted = (current != recorded).then(|| {
-                        self.reporter.event(Event::Log {
-                            service: step.service.name.clone(),
-                            line: format!(
-                                "{} now points to {current}, pushed by another run from the same inputs; that digest is the one recorded, tagged and pinned",
-                                step.content_tag
-                            ),
-                        });
-                        current.clone()
-                    });
-                    let out =
-                        push::add_tags(registry.as_ref(), repository, &current, &step.tags[1..])
-                            .await;
-                    (step.service.name.clone(), adopted, out)
-                })
-                .buffer_unordered(self.options.push_jobs)
-                .collect()
-                .await;
-            for (name, adopted, out) in outcomes {
-                let r = results.get_mut(&name).expect("every step has a result");
-                if let Some(digest) = adopted {
-                    r.digest = Some(digest);
-                }
-                let tags = tagged.entry(name.clone()).or_default();
-                for tag in out.tags {
-                    if !tags.contains(&tag) {
-                        self.reporter.event(Event::Tagged {
-                            service: name.clone(),
-                            tag: tag.clone(),
-                        });
-                        tags.push(tag);
-                    }
-                }
-                if let Some(error) = out.error {
-                    r.status = Status::Failed;
-                    r.error = Some(Failure::Tag(error).message());
-                }
-            }
-            // Once the tags are on, did a content tag move again?
-            let mut again = Vec::new();
-            for step in &self.plan.steps {
-                let r = &results[&step.service.name];
-                if r.status == Status::Failed {
-                    continue;
-                }
-                if let Ok(Some(now)) = registry
-                    .digest(&step.service.repository, &step.content_tag)
-                    .await
-                    && Some(&now) != r.digest.as_ref()
-                {
-                    again.push(step);
-                }
-            }
-            to_tag = again;
+        add_tags(
+            self.plan,
+            registry.as_ref(),
+            self.reporter,
+            self.options.push_jobs,
+            results,
+        )
+        .await;
+    }
+}
+
+/// Adds every tag besides the content tag, only when every service has
+/// its content tag. Results, tags and manifests agree with the
+/// registry: each content tag is read again first, and when another run
+/// (another machine on the same commit) replaced it since our push,
+/// its digest is the one recorded and tagged. Read once more after
+/// tagging, and tagged again if it moved meanwhile (a few rounds).
+pub(crate) async fn add_tags(
+    plan: &Plan,
+    registry: &dyn Registry,
+    reporter: &dyn Reporter,
+    push_jobs: usize,
+    results: &mut BTreeMap<String, ServiceResult>,
+) {
+    if !results.values().all(|r| r.digest.is_some()) {
+        return;
+    }
+    let mut to_tag: Vec<&Step> = plan.steps.iter().collect();
+    let mut tagged: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for _round in 0..3 {
+        if to_tag.is_empty() {
+            break;
         }
-        for (name, tags) in tagged {
+        let outcomes: Vec<(String, Option<String>, push::Tagged)> =
+            futures::stream::iter(to_tag.iter().map(|step| {
+                let recorded = results[&step.service.name]
+                    .digest
+                    .clone()
+                    .expect("checked above");
+                (*step, recorded)
+            }))
+            .map(|(step, recorded)| async move {
+                reporter.event(Event::Stage {
+                    service: step.service.name.clone(),
+                    stage: Stage::Tag,
+                });
+                let repository = &step.service.repository;
+                let current = match registry.digest(repository, &step.content_tag).await {
+                    Ok(Some(current)) => current,
+                    Ok(None) => recorded.clone(),
+                    Err(source) => {
+                        let out = push::Tagged {
+                            tags: Vec::new(),
+                            error: Some(TagError::LookUp {
+                                tag: step.content_tag.clone(),
+                                source,
+                            }),
+                        };
+                        return (step.service.name.clone(), None, out);
+                    }
+                };
+                let adopted = (current != recorded).then(|| {
+                    reporter.event(Event::Log {
+                        service: step.service.name.clone(),
+                        line: format!(
+                            "{} now points to {current}, pushed by another run from the same inputs; that digest is the one recorded, tagged and pinned",
+                            step.content_tag
+                        ),
+                    });
+                    current.clone()
+                });
+                let out =
+                    push::add_tags(registry, repository, &current, &step.tags[1..])
+                        .await;
+                (step.service.name.clone(), adopted, out)
+            })
+            .buffer_unordered(push_jobs)
+            .collect()
+            .await;
+        for (name, adopted, out) in outcomes {
             let r = results.get_mut(&name).expect("every step has a result");
-            for tag in tags {
-                if !r.tags.contains(&tag) {
-                    r.tags.push(tag);
+            if let Some(digest) = adopted {
+                r.digest = Some(digest);
+            }
+            let tags = tagged.entry(name.clone()).or_default();
+            for tag in out.tags {
+                if !tags.contains(&tag) {
+                    reporter.event(Event::Tagged {
+                        service: name.clone(),
+                        tag: tag.clone(),
+                    });
+                    tags.push(tag);
                 }
+            }
+            if let Some(error) = out.error {
+                r.status = Status::Failed;
+                r.error = Some(Failure::Tag(error).message());
+            }
+        }
+        // Once the tags are on, did a content tag move again?
+        let mut again = Vec::new();
+        for step in &plan.steps {
+            let r = &results[&step.service.name];
+            if r.status == Status::Failed {
+                continue;
+            }
+            if let Ok(Some(now)) = registry
+                .digest(&step.service.repository, &step.content_tag)
+                .await
+                && Some(&now) != r.digest.as_ref()
+            {
+                again.push(step);
+            }
+        }
+        to_tag = again;
+    }
+    for (name, tags) in tagged {
+        let r = results.get_mut(&name).expect("every step has a result");
+        for tag in tags {
+            if !r.tags.contains(&tag) {
+                r.tags.push(tag);
             }
         }
     }

@@ -16,6 +16,7 @@ pub(crate) mod index;
 pub(crate) mod inputs;
 pub(crate) mod record;
 pub(crate) mod resolve;
+pub(crate) mod shard;
 pub(crate) mod sources;
 pub(crate) mod tags;
 

@@ -106,6 +106,22 @@ pub(crate) struct Results {
     pub(crate) registry: Option<String>,
     pub(crate) services: BTreeMap<String, ServiceResult>,
     pub(crate) manifests: Vec<ManifestResult>,
+    /// Written by `run --shard K/N`, for `finish`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) shard: Option<ShardInfo>,
+}
+
+/// What `finish` needs to know of a shard's results file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct ShardInfo {
+    /// K of K/N.
+    pub(crate) index: usize,
+    /// N of K/N.
+    pub(crate) of: usize,
+    /// Every service of the selection the shards split, in all shards.
+    pub(crate) selected: Vec<String>,
+    /// `sha256:` of the config file the shard ran with.
+    pub(crate) config: String,
 }
 
 /// Whether `digest` is an OCI digest this tool writes: `sha256:` and 64
@@ -260,6 +276,7 @@ mod validation {
             registry: None,
             services: BTreeMap::from([("orders".to_string(), r)]),
             manifests: vec![],
+            shard: None,
         }
     }
 
@@ -332,6 +349,7 @@ mod tests {
             registry: Some("h".into()),
             services,
             manifests: vec![],
+            shard: None,
         };
         let v: serde_json::Value = serde_json::from_str(&r.to_json()).unwrap();
         assert_eq!(v["schema"], 1);

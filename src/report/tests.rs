@@ -113,6 +113,7 @@ fn results() -> Results {
             not_deployed: vec!["base".into()],
             warnings: vec![],
         }],
+        shard: None,
     }
 }
 
@@ -240,6 +241,7 @@ fn results_file() {
         registry: Some("registry.test".into()),
         services,
         manifests: vec![],
+        shard: None,
     };
     let json = results.to_json();
     let back: Results = serde_json::from_str(&json).unwrap();

@@ -149,15 +149,40 @@ fn two_checkouts_of_one_commit_agree_with_the_registry() {
             oa.stderr,
             ob.stderr
         );
-        let (results_a, results_b) = (a.results(), b.results());
-        for service in ["cart", "orders"] {
-            assert_eq!(
-                results_a["services"][service]["digest"], results_b["services"][service]["digest"],
-                "trial {trial}: both checkouts record one digest for {service}\n{}\n---\n{}",
-                oa.stderr, ob.stderr
+        // The run that finished last agrees with the registry in full. The
+        // other does too, unless it had finished before the last one's push
+        // of a content tag landed: no registry lets a client make a tag
+        // write conditional, so that one cannot know (README, "Two machines
+        // on one commit"). Its image is still there, by digest.
+        let finished = |r: &Repo| {
+            std::fs::metadata(r.dir.join(".pipeline/results.json"))
+                .and_then(|m| m.modified())
+                .unwrap()
+        };
+        let (last, first) = match finished(&a) >= finished(&b) {
+            true => (&a, &b),
+            false => (&b, &a),
+        };
+        let (results_last, results_first) = (last.results(), first.results());
+        agrees_with_the_registry(last, &results_last, &short);
+        let overtaken: Vec<&str> = ["cart", "orders"]
+            .into_iter()
+            .filter(|s| {
+                results_first["services"][s]["digest"] != results_last["services"][s]["digest"]
+            })
+            .collect();
+        if overtaken.is_empty() {
+            agrees_with_the_registry(first, &results_first, &short);
+        }
+        for service in overtaken {
+            let digest = results_first["services"][service]["digest"]
+                .as_str()
+                .unwrap();
+            let image = format!("{}@{digest}", first.repository(service));
+            assert_eq!(skopeo_digest(&image).as_deref(), Some(digest), "{image}");
+            eprintln!(
+                "trial {trial}: {service} of the run that finished first was pushed over after it finished"
             );
         }
-        agrees_with_the_registry(&a, &results_a, &short);
-        agrees_with_the_registry(&b, &results_b, &short);
     }
 }

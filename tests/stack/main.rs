@@ -16,4 +16,5 @@ mod patch;
 mod pool;
 mod release;
 mod run;
+mod shard;
 mod terminal;
