@@ -562,3 +562,39 @@ fn finish(
         n => Err(Error::Failed(n)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_tls_paths_are_relative_to_the_repo_and_must_exist() {
+        let root = std::env::temp_dir().join(format!("pipeline-tls-{}", std::process::id()));
+        std::fs::create_dir_all(root.join("certs/b")).unwrap();
+        for f in ["ca.pem", "cert.pem", "key.pem"] {
+            std::fs::write(root.join("certs/b").join(f), "pem").unwrap();
+        }
+        let config = Config::parse(
+            &root.join("pipeline.yaml"),
+            "version: 1\nregistry:\n  host: h:1\nbuilders:\n  - host: tcp://b:2376\n    tls: certs/b\n  - host: tcp://c:2376\n    tls: {ca: certs/b/ca.pem, cert: certs/b/cert.pem, key: certs/c/key.pem}\n  - host: unix:///run/a.sock\n",
+        )
+        .unwrap();
+        match builder_endpoint(&config, &config.builders[0].value).unwrap() {
+            Endpoint::Tls {
+                address, ca, key, ..
+            } => {
+                assert_eq!(address, "b:2376");
+                assert_eq!(ca, root.join("certs/b/ca.pem"));
+                assert_eq!(key, root.join("certs/b/key.pem"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = builder_endpoint(&config, &config.builders[1].value).unwrap_err();
+        assert!(e.contains("certs/c/key.pem does not exist"), "{e}");
+        assert_eq!(
+            builder_endpoint(&config, &config.builders[2].value).unwrap(),
+            Endpoint::Unix("/run/a.sock".into())
+        );
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+}
