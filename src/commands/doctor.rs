@@ -249,15 +249,7 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(String, Check)> {
             let names: Vec<&str> = services.iter().map(|s| s.name.as_str()).collect();
             match patch::compute(config, &pins, &names) {
                 Ok(changes) => {
-                    let warnings: Vec<String> = changes
-                        .iter()
-                        .flat_map(|c| {
-                            c.report
-                                .warnings
-                                .iter()
-                                .map(move |w| format!("{}: {w}", c.path))
-                        })
-                        .collect();
+                    let warnings = crate::patch::warnings(&changes);
                     match (warnings.is_empty(), config.manifests.strict) {
                         (true, _) => Check::Pass(format!("{} files can be patched", changes.len())),
                         (false, false) => Check::Pass(format!(

@@ -395,15 +395,7 @@ fn names(services: &[Service]) -> Vec<&str> {
 /// With `strict` (`manifests.strict`, `--strict`), a patch warning is an
 /// error: the warnings are printed and nothing is written.
 fn refuse_warnings(strict: bool, changes: &[FileChange]) -> Result<(), Error> {
-    let warnings: Vec<String> = changes
-        .iter()
-        .flat_map(|c| {
-            c.report
-                .warnings
-                .iter()
-                .map(move |w| format!("{}: {w}", c.path))
-        })
-        .collect();
+    let warnings = crate::patch::warnings(changes);
     if !strict || warnings.is_empty() {
         return Ok(());
     }

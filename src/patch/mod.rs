@@ -13,7 +13,7 @@
 mod golden;
 mod helm;
 pub(crate) mod kustomize;
-mod raw;
+pub(crate) mod raw;
 mod report;
 
 use std::collections::BTreeSet;
@@ -173,6 +173,19 @@ pub(crate) struct FileChange {
     pub(crate) after: String,
     /// What was pinned here, and what was not.
     pub(crate) report: FileReport,
+}
+
+/// Every warning of `changes`, each with its file.
+pub(crate) fn warnings(changes: &[FileChange]) -> Vec<String> {
+    changes
+        .iter()
+        .flat_map(|c| {
+            c.report
+                .warnings
+                .iter()
+                .map(move |w| format!("{}: {w}", c.path))
+        })
+        .collect()
 }
 
 impl FileChange {

@@ -8,8 +8,8 @@ use super::report::{FileReport, How};
 use super::{Pinned, image_name};
 use crate::config::Pin;
 
-/// Where the pod spec lives, by workload kind.
-fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
+/// Where the pod spec lives, by workload kind (`init` reads it too).
+pub(crate) fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "Pod" => &["spec"],
         "Deployment"

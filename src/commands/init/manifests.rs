@@ -330,21 +330,6 @@ fn lookalikes<'a>(
     }
 }
 
-/// Where the pod spec lives, by workload kind (as the raw patch reads it).
-fn pod_spec_path(kind: &str) -> Option<&'static [&'static str]> {
-    Some(match kind {
-        "Pod" => &["spec"],
-        "Deployment"
-        | "StatefulSet"
-        | "DaemonSet"
-        | "ReplicaSet"
-        | "Job"
-        | "ReplicationController" => &["spec", "template", "spec"],
-        "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
-        _ => return None,
-    })
-}
-
 /// The container images of the workload `object` (or of each item of a
 /// `…List`), as written.
 fn workload_images(object: Node<'_>, out: &mut Vec<String>) {
@@ -357,7 +342,8 @@ fn workload_images(object: Node<'_>, out: &mut Vec<String>) {
         }
         return;
     }
-    let Some(spec) = pod_spec_path(kind).and_then(|path| object.lookup(path)) else {
+    let Some(spec) = crate::patch::raw::pod_spec_path(kind).and_then(|path| object.lookup(path))
+    else {
         return;
     };
     for list in ["initContainers", "containers", "ephemeralContainers"] {
