@@ -144,8 +144,9 @@ fn state_dir(config: &Config) -> Result<PathBuf, Error> {
 
 /// The engines builds run on: each of `builders:` that answers (one that
 /// does not is reported and left out; none left is exit 3), or the one the
-/// environment names. `local`: only the first, for builds whose images
-/// must end up in one engine (`pipeline build`, `run --no-push`). `jobs`
+/// environment names. `local`: only the first that answers, for builds
+/// whose images must end up in one engine (`pipeline build`, `run
+/// --no-push`). `jobs`
 /// (`--jobs`) overrides every engine's own.
 async fn connect_pool(
     config: &Config,
@@ -165,10 +166,7 @@ async fn connect_pool(
             Vec::new(),
         ));
     } else {
-        let chosen = match local {
-            true => &config.builders[..1],
-            false => &config.builders[..],
-        };
+        let chosen = &config.builders[..];
         let connected = futures::future::join_all(chosen.iter().map(|b| async move {
             let endpoint = builder_endpoint(config, &b.value)?;
             DockerEngine::connect_to(endpoint)
@@ -199,6 +197,9 @@ async fn connect_pool(
                 unreachable.join("; "),
                 config.file.display()
             )));
+        }
+        if local {
+            members.truncate(1);
         }
     }
     let pool = Pool::new(members);

@@ -273,6 +273,8 @@ fn an_unreachable_builder_is_reported_and_left_out() {
         out.stderr
     );
     assert_eq!(r.results()["services"]["solo"]["builder"], ENGINE_A);
+    // A local build takes the first builder that answers.
+    r.pipeline().args(["build", "solo"]).expect(0);
     // doctor checks each builder, and says what to do about the dead one.
     let doctor = r.pipeline().args(["doctor", "--output", "json"]).expect(1);
     let checks: serde_json::Value = serde_json::from_str(&doctor.stdout).unwrap();
