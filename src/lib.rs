@@ -21,6 +21,18 @@ mod plan;
 mod push;
 mod report;
 
+/// Entry points for the fuzz targets in `fuzz/`, and for nothing else: they
+/// reach internal parsers that have no public API.
+#[doc(hidden)]
+pub mod fuzzing {
+    /// Parses `text` as `pipeline.yaml` and renders any error; an error is
+    /// a fine outcome, a panic is a bug.
+    pub fn config(text: &str) {
+        let parsed = crate::config::Config::parse(std::path::Path::new("pipeline.yaml"), text);
+        drop(parsed.map_err(|e| e.to_string()));
+    }
+}
+
 /// Parses the command line, runs the command, and returns the exit code.
 pub fn main() -> i32 {
     let invocation = match cli::parse() {

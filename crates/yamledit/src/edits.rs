@@ -7,9 +7,11 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::group::{Group, Line, assemble, entry_column, sequence_indent_style};
+use crate::group::{
+    Group, Line, assemble, entry_column, has_own_colon, inside_key, sequence_indent_style,
+};
 use crate::scalar::render_scalar;
-use crate::text::{is_value_indicator, line_break, location, next_line_start};
+use crate::text::{line_break, location, lone_cr, next_line_start, stray_bom};
 use crate::tree::{Document, Node, NodeKind, Shape, outside_alias_into, parse_shared, subtree_end};
 use crate::verify::{Check, verify};
 use crate::{CollectionStyle, ScalarStyle, YamlError};
@@ -97,19 +99,35 @@ fn untagged(node: &Node<'_>, what: &str) -> Result<(), YamlError> {
 /// written right after `key:` (or `? key` + `:`) has one: an explicit
 /// `? key` with no `:` line has nowhere to write (its empty span sits at the
 /// next token), and `key: !!null` or `key: &a` would keep the tag or anchor.
+/// An empty key (`: x`) sits at its own entry's `:` too, but is no value.
 fn empty_value_colon(node: &Node<'_>) -> Result<usize, YamlError> {
     let data = node.data();
     untagged(node, "an empty value")?;
-    if is_value_indicator(&node.doc.source, data.span.start, data.in_flow) {
+    let Some(key) = entry_key(node) else {
+        return Err(refused(
+            node,
+            "an empty value that has no `key:` to write after",
+        ));
+    };
+    if has_own_colon(node.doc, key.id, node.id) {
         return Ok(data.span.start);
     }
-    Err(match entry_key(node) {
-        Some(key) => refused(
-            &key,
-            "the value of a key written without `:` (`? key`, or `{key}` in flow); there is nowhere to write it",
-        ),
-        None => refused(node, "an empty value that has no `key:` to write after"),
-    })
+    Err(refused(
+        &key,
+        "the value of a key written without `:` (`? key`, or `{key}` in flow); there is nowhere to write it",
+    ))
+}
+
+/// Refuses a key that cannot be written as `key: value`: YAML allows an
+/// implicit key at most 1024 characters (spec 1.2.2, section 7.4.2).
+fn short_key(node: &Node<'_>, key: &str) -> Result<(), YamlError> {
+    if render_scalar(key, ScalarStyle::Plain, true).chars().count() > 1024 {
+        return Err(refused(
+            node,
+            "with a new key longer than 1024 characters, YAML's limit for `key: value`",
+        ));
+    }
+    Ok(())
 }
 
 fn writable(node: &Node<'_>) -> Result<(), YamlError> {
@@ -165,6 +183,7 @@ impl Edits {
             if let Some(existing) = edits.live_value(mapping, key)? {
                 return edits.record_scalar(existing, value);
             }
+            short_key(&mapping, key)?;
             let in_flow = mapping.data().in_flow || is_flow(&mapping);
             let key_text = render_scalar(key, ScalarStyle::Plain, in_flow);
             let value_text = render_scalar(value, ScalarStyle::Plain, in_flow);
@@ -240,6 +259,9 @@ impl Edits {
             let NodeKind::Sequence(style) = sequence.kind() else {
                 return Err(wrong_kind(&sequence, "sequence"));
             };
+            for (key, _) in entries {
+                short_key(&sequence, key)?;
+            }
             let group = edits.group(sequence)?;
             let up = if entries.is_empty() { 1 } else { 2 };
             // The new item's first key, or its `{}`, must share the
@@ -282,9 +304,13 @@ impl Edits {
             }
             let flow = is_flow(&mapping);
             let in_flow = mapping.data().in_flow || flow;
+            for (key, _) in items.iter().copied().flatten() {
+                short_key(&mapping, key)?;
+            }
             if let Some(value) = edits.live_value(mapping, key)? {
                 return edits.record_sequence_for_null(value, key, items, in_flow);
             }
+            short_key(&mapping, key)?;
             let key_text = render_scalar(key, ScalarStyle::Plain, in_flow);
             let mut first_checks = vec![(0, Check::Value(key.to_owned()))];
             if flow || items.is_empty() {
@@ -364,6 +390,21 @@ impl Edits {
         let mut next = self.clone();
         match &next.source {
             None => {
+                let odd = [
+                    (
+                        lone_cr(&doc.source),
+                        "a lone CR line break (`\\r` without `\\n`)",
+                    ),
+                    (stray_bom(&doc.source), "a byte order mark after its start"),
+                ];
+                if let Some((Some(at), what)) = odd.into_iter().find(|(at, _)| at.is_some()) {
+                    let (line, column) = location(&doc.source, at);
+                    return Err(YamlError::Refused {
+                        line,
+                        column,
+                        reason: format!("a text with {what}"),
+                    });
+                }
                 next.source = Some(Arc::clone(&doc.source));
                 next.documents = parse_shared(&doc.source)?.len();
             }
@@ -441,6 +482,13 @@ impl Edits {
         };
         if matches!(style, ScalarStyle::Literal | ScalarStyle::Folded) {
             return Err(refused(&node, "a block scalar (`|` or `>`)"));
+        }
+        let is_key = data.parent.is_some_and(|p| {
+            matches!(&node.doc.node(p).shape, Shape::Mapping { entries, .. }
+                if entries.iter().any(|&(k, _)| k == node.id))
+        });
+        if is_key {
+            short_key(&node, value)?;
         }
         let rendered = render_scalar(value, *style, data.in_flow);
         let (range, text, offset) = if data.span.is_empty() {
@@ -520,6 +568,10 @@ impl Edits {
         }
         // An alias of a null; the null is shared.
         writable(&value)?;
+        if inside_key(doc, value.id) {
+            // Block items would start at the column of the key's `?`.
+            return Err(refused(&k, "a key inside a mapping key (`? a:`)"));
+        }
         let data = value.data();
         // An empty value: the `:` to write after. A `~` / `null` is replaced.
         let colon = if data.span.is_empty() {
@@ -529,6 +581,9 @@ impl Edits {
             None
         };
         self.mark_written(&value)?;
+        // The sequence is checked as the value of `key`, so the key is not
+        // renamed in the same batch (nor filled after a rename).
+        self.mark_written(&k)?;
         // Block items go on the lines after `key:`, which needs the key's
         // `:` and the null on one line; otherwise the sequence is written in
         // flow style where the null is.

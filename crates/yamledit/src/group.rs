@@ -110,14 +110,44 @@ fn content_end(doc: &Document, id: usize) -> usize {
 fn entry_end(doc: &Document, k: usize, v: usize) -> usize {
     let key_end = content_end(doc, k);
     let value = doc.node(v);
-    let unwritten = value.span.is_empty()
+    // A block sequence whose only item is `-` at the end of the text, or
+    // an empty block scalar, has an empty span too, but is written.
+    let unwritten = matches!(
+        value.shape,
+        Shape::Scalar {
+            style: ScalarStyle::Plain,
+            ..
+        }
+    ) && value.span.is_empty()
         && value.props_start == value.span.start
-        && !is_value_indicator(&doc.source, value.span.start, value.in_flow);
+        && !has_own_colon(doc, k, v);
     if unwritten {
         key_end
     } else {
         key_end.max(content_end(doc, v))
     }
+}
+
+/// Whether the empty value `v` of key `k` starts at its own `:`. An
+/// unwritten value (`? key` with no `:` line) sits at the next token, which
+/// may be the `:` of an outer entry; a block entry's own `:` is on the line
+/// where its key ends (`key:`) or in the column of its `?`.
+pub(crate) fn has_own_colon(doc: &Document, k: usize, v: usize) -> bool {
+    let src = &doc.source;
+    let value = doc.node(v);
+    let at = value.span.start;
+    // An empty key sits at the next token as well (`? ?` + `: x`: at the
+    // outer `:`), so the `:` there cannot be told to be its own.
+    let key = doc.node(k);
+    let empty_key = key.span.is_empty() && key.props_start == key.span.start;
+    if empty_key || !is_value_indicator(src, at, value.in_flow) {
+        return false;
+    }
+    if value.in_flow || line_start(src, at) == line_start(src, content_end(doc, k)) {
+        return true;
+    }
+    explicit_indicator(src, doc.node(k).props_start)
+        .is_some_and(|q| char_column(src, q) == char_column(src, at))
 }
 
 /// The first scalar, alias or empty flow collection (`{}`, `[]`) inside a
@@ -126,6 +156,12 @@ fn entry_end(doc: &Document, k: usize, v: usize) -> usize {
 fn first_leaf(doc: &Document, id: usize) -> Option<(usize, usize)> {
     let node = doc.node(id);
     let child = match &node.shape {
+        // An empty block scalar's span is not stable: `? |-` + ` ` spans from
+        // the `|`, but sits at the next token once a line follows it.
+        Shape::Scalar {
+            value,
+            style: ScalarStyle::Literal | ScalarStyle::Folded,
+        } if value.trim().is_empty() => return None,
         Shape::Scalar { .. } | Shape::Alias { .. } => None,
         Shape::Mapping { entries, .. } => entries.first().map(|&(k, _)| k),
         Shape::Sequence { items, .. } => items.first().copied(),
@@ -144,18 +180,64 @@ fn explicit_indicator(src: &str, start: usize) -> Option<usize> {
     before.ends_with('?').then(|| line + before.len() - 1)
 }
 
+/// The `?` of an explicit key whose content starts at `start` on a later
+/// line (`?` alone or with a comment, blank and comment lines between).
+fn explicit_indicator_above(src: &str, start: usize) -> Option<usize> {
+    let mut line = line_start(src, start);
+    if !src[line..start].trim_matches([' ', '\t']).is_empty() {
+        return None;
+    }
+    // Line one starts after a BOM.
+    let first_line = if src.starts_with('\u{feff}') { 3 } else { 0 };
+    while line > first_line {
+        let prev = line_start(src, line - 1);
+        let text = &src[prev..line];
+        // Up to a comment: a `#` at the start or after a space or tab.
+        let body = text
+            .char_indices()
+            .find(|&(i, c)| c == '#' && (i == 0 || text[..i].ends_with([' ', '\t'])))
+            .map_or(text, |(i, _)| &text[..i])
+            .trim_end();
+        if body.trim_start().is_empty() {
+            line = prev;
+            continue;
+        }
+        let indicator = body.ends_with('?')
+            && (body.len() == 1 || body[..body.len() - 1].ends_with([' ', '\t', '-']));
+        return indicator.then(|| prev + body.len() - 1);
+    }
+    None
+}
+
 /// Column where a mapping entry starts: its key's, or for an explicit key
 /// its `?` indicator's (an indentless sequence value has its dashes there).
 pub(crate) fn entry_column(doc: &Document, key: usize) -> usize {
     let start = doc.node(key).props_start;
-    let at = explicit_indicator(&doc.source, start).unwrap_or(start);
+    let at = explicit_indicator(&doc.source, start)
+        .or_else(|| explicit_indicator_above(&doc.source, start))
+        .unwrap_or(start);
     char_column(&doc.source, at)
+}
+
+/// Whether node `id` is a mapping key or lies inside one.
+pub(crate) fn inside_key(doc: &Document, mut id: usize) -> bool {
+    while let Some(parent) = doc.node(id).parent {
+        if let Shape::Mapping { entries, .. } = &doc.node(parent).shape
+            && entries.iter().any(|&(k, _)| k == id)
+        {
+            return true;
+        }
+        id = parent;
+    }
+    false
 }
 
 /// Column of a block sequence's dashes and the spaces after them. The parser
 /// starts an indentless sequence (`key:\n- item`) at its first item, which
 /// for `key:\n- - x` is the inner sequence's dash, so the dash is found from
 /// an item that starts on its dash's line (all dashes share one column).
+/// An empty item (`-` alone) says nothing about the spaces: its empty span
+/// sits right after the dash, or wherever the parser put it.
 fn block_sequence_layout(doc: &Document, id: usize) -> Option<(usize, usize)> {
     let src = &doc.source;
     let node = doc.node(id);
@@ -163,7 +245,11 @@ fn block_sequence_layout(doc: &Document, id: usize) -> Option<(usize, usize)> {
         return None;
     };
     for &item in items {
-        let start = doc.node(item).props_start;
+        let item = doc.node(item);
+        if item.span.is_empty() && item.props_start == item.span.start {
+            continue;
+        }
+        let start = item.props_start;
         let line = line_start(src, start);
         let before = src[line..start].trim_end_matches(' ');
         if before.ends_with('-') {
@@ -273,15 +359,65 @@ impl Group {
         if members.is_empty() && !flow {
             return Err(refused(&node, "an empty block collection"));
         }
+        let empty_key = |&(k, _): &(usize, usize)| {
+            let key = doc.node(k);
+            key.span.is_empty() && key.props_start == key.span.start
+        };
+        if !flow
+            && matches!(&data.shape, Shape::Mapping { entries, .. } if entries.iter().any(empty_key))
+        {
+            // An empty key's span sits at the next token, not where its
+            // entry is written (`?` alone, `: x`).
+            return Err(refused(&node, "a block mapping with an empty key"));
+        }
+        let awkward_key = |&(k, _): &(usize, usize)| {
+            let key = doc.node(k);
+            // A block scalar key's span starts at its content, below `? |`;
+            // a block collection key may start below its `?` as well, and
+            // an indentless one starts at its first item, past its `- `.
+            let block = matches!(
+                key.shape,
+                Shape::Scalar {
+                    style: ScalarStyle::Literal | ScalarStyle::Folded,
+                    ..
+                } | Shape::Mapping { flow: false, .. }
+                    | Shape::Sequence { flow: false, .. }
+            );
+            block || explicit_indicator_above(src, key.props_start).is_some()
+        };
+        if !flow
+            && matches!(&data.shape, Shape::Mapping { entries, .. } if entries.iter().any(awkward_key))
+        {
+            // The entry's lines start above or before where its key's span
+            // says, and the lines are planned from the key.
+            return Err(refused(
+                &node,
+                "a block mapping whose key is a block node or is written below its `?`",
+            ));
+        }
+        if flow && mapping && !src[data.span.start..].starts_with('{') {
+            // `[a: 1]`: the pair has no braces, so `, b: 2` would be a new
+            // item of the sequence, and removing `a` would remove the item.
+            return Err(refused(
+                &node,
+                "a single-pair mapping in a flow sequence (`[a: 1]`)",
+            ));
+        }
+        if !flow && inside_key(doc, node.id) {
+            // `? a: 1` starts the key's lines at the parent's `?`, so the
+            // indentation read off them is the parent's.
+            return Err(refused(
+                &node,
+                "a block collection inside a mapping key (`? a: 1`)",
+            ));
+        }
         let indent = if flow {
             0
         } else if mapping {
-            // Mapping indentation: past any `- ` of a compact sequence item,
-            // but at a `? ` explicit-key indicator.
-            let first = &members[0];
-            let prefix = &src[first.line_start..first.start];
-            let skipped = prefix.len() - prefix.trim_start_matches([' ', '-']).len();
-            char_column(src, first.line_start + skipped)
+            // Mapping indentation: the first key's column (past any `- ` of
+            // a compact sequence item, or `: ` of an explicit entry's compact
+            // value), but at its own `? ` explicit-key indicator.
+            char_column(src, members[0].entry_start)
         } else {
             let Some((column, spaces)) = block_sequence_layout(doc, node.id) else {
                 return Err(refused(

@@ -104,7 +104,9 @@
 //! - New lines use the file's own line break (CRLF if the first line break is
 //!   CRLF; LF for a file without one). Text added at the end of a file that
 //!   does not end with a line break keeps it that way; removing such a last
-//!   line leaves the line break before it in place.
+//!   line leaves the line break before it in place. A text with a lone CR
+//!   line break (old Mac style, which YAML reads as a line break) or with a
+//!   byte order mark after its start is refused.
 //! - Edits are checked when recorded (overlaps, edits inside removed entries,
 //!   removing an entry whose anchor an alias elsewhere uses) and once more
 //!   after applying, by re-parsing the result: same document count, every

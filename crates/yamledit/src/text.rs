@@ -34,6 +34,20 @@ pub(crate) fn location(src: &str, pos: usize) -> (usize, usize) {
     )
 }
 
+/// The first lone CR (`\r` not followed by `\n`). YAML reads it as a line
+/// break, but the line helpers here know only LF and CRLF.
+pub(crate) fn lone_cr(src: &str) -> Option<usize> {
+    src.match_indices('\r')
+        .map(|(i, _)| i)
+        .find(|&i| src.as_bytes().get(i + 1) != Some(&b'\n'))
+}
+
+/// The first BOM that does not start the text. The parser skips it, but
+/// here it would count as a column.
+pub(crate) fn stray_bom(src: &str) -> Option<usize> {
+    src.match_indices(BOM).map(|(i, _)| i).find(|&i| i > 0)
+}
+
 pub(crate) fn line_break(src: &str) -> &'static str {
     match src.find('\n') {
         Some(i) if i > 0 && src.as_bytes()[i - 1] == b'\r' => "\r\n",
