@@ -47,6 +47,8 @@ pub(crate) struct World {
     /// Per repository, a digest another run pushed to the content tag
     /// just before ours (after our check that it is not there).
     pub(crate) pushed_first: HashMap<String, String>,
+    /// How long a build that succeeds takes (default 60 ms).
+    pub(crate) build_ms: Option<u64>,
     /// How pushes are retried (default: never).
     pub(crate) retry: Option<oci_registry::RetryPolicy>,
 }
@@ -142,7 +144,8 @@ impl Engine for Fakes {
                 output: Vec::new(),
             });
         }
-        tokio::time::sleep(Duration::from_millis(60)).await;
+        let ms = self.world.lock().unwrap().build_ms.unwrap_or(60);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
         on_line(BuildLine {
             line: format!("Successfully built {}", &digest_of(&name)[7..19]),
             step: run,

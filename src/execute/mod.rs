@@ -338,10 +338,12 @@ impl Executor<'_> {
                 }
             }
         }
-        let start = Instant::now();
+        // Reset when a build slot is taken: `duration_ms` is the time the
+        // service took, not its wait in the queue (`--weights` reads it).
+        let mut start = Instant::now();
         let mut result = match ready {
             Ok(decided) => {
-                self.produce(step, decided.action, required, shared, start)
+                self.produce(step, decided.action, required, shared, &mut start)
                     .await
             }
             Err(failure) => Err(failed(failure, Vec::new())),
@@ -408,7 +410,7 @@ impl Executor<'_> {
         action: Action,
         mut required: Vec<Required>,
         shared: &Shared<'_>,
-        start: Instant,
+        start: &mut Instant,
     ) -> Result<ServiceResult, Box<Failed>> {
         let name = step.service.name.as_str();
         let sender = &shared.senders[name];
@@ -451,7 +453,7 @@ impl Executor<'_> {
                     },
                 };
                 sender.send_replace(Some(Ok(made)));
-                let mut r = self.result(step, Status::Cached, start, None);
+                let mut r = self.result(step, Status::Cached, *start, None);
                 r.digest = digest;
                 r.tags = vec![step.content_tag.clone()];
                 if let (Some(id), Target::Local { tags }) = (&image_id, &self.target) {
@@ -466,7 +468,7 @@ impl Executor<'_> {
             Action::Build { .. } => {}
         }
 
-        let skipped = || {
+        let skipped = |start: Instant| {
             Ok(self.result(
                 step,
                 Status::Skipped,
@@ -479,7 +481,7 @@ impl Executor<'_> {
         let mut avoid = None;
         loop {
             if shared.stop.load(Ordering::SeqCst) {
-                return skipped();
+                return skipped(*start);
             }
             self.stage(step, Stage::Waiting);
             let slot = match self.place(step, &mut required, avoid, shared).await {
@@ -488,7 +490,7 @@ impl Executor<'_> {
                     return Ok(self.result(
                         step,
                         Status::Skipped,
-                        start,
+                        *start,
                         Some(format!("requirement `{r}` failed or was skipped")),
                     ));
                 }
@@ -500,11 +502,12 @@ impl Executor<'_> {
                 }
             };
             if shared.stop.load(Ordering::SeqCst) {
-                return skipped();
+                return skipped(*start);
             }
+            *start = Instant::now();
             let member = slot.member;
             match self
-                .build_and_push(step, slot, &required, shared, &mut log, start)
+                .build_and_push(step, slot, &required, shared, &mut log, *start)
                 .await
             {
                 Ok(result) => return Ok(result),

@@ -222,6 +222,23 @@ async fn a_content_tag_another_run_pushed_is_the_one_recorded_and_tagged() {
 }
 
 #[tokio::test]
+async fn duration_is_the_time_a_service_took_not_its_wait_for_a_slot() {
+    // One slot, three builds of 200 ms: the last waits 400 ms for the slot,
+    // which is no part of its duration (`--weights` balances shards by it).
+    let fakes = Fakes::default();
+    fakes.world.lock().unwrap().build_ms = Some(200);
+    let plan = plan(vec![step("a", &[]), step("b", &[]), step("c", &[])]);
+    let results = run(&fakes, &plan, 1, false).await;
+    for (name, r) in &results {
+        assert!(
+            (200..390).contains(&r.duration_ms),
+            "{name}: {} ms",
+            r.duration_ms
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_build_slot_is_free_before_the_push() {
     // One build slot, and a's push only finishes once another build has
     // started: were the slot held through the push, b could never start.
