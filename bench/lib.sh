@@ -16,6 +16,17 @@ median() { python3 -c 'import sys, statistics; print(statistics.median(float(x) 
 # Seconds `"$@"` takes, its output dropped.
 timed() { local t0; t0=$(now); "$@" >/dev/null; calc "$(now) - $t0"; }
 
+# remove_images HOST PATTERN: the images of the engine HOST whose reference
+# matches PATTERN (a `reference=` filter), such as the ones a run tagged or
+# pulled. By tag first: an image the classic builder made is the parent of
+# the images built on it, and the engine refuses to remove a parent by ID
+# even forced; untagged, it goes with its last child.
+remove_images() {
+  docker -H "$1" image ls --format '{{.Repository}}:{{.Tag}}' --filter "reference=$2" |
+    awk '!/:<none>$/' | xargs -r docker -H "$1" rmi >/dev/null
+  docker -H "$1" image ls -q --filter "reference=$2" | sort -u | xargs -r docker -H "$1" rmi -f >/dev/null
+}
+
 # Cold builds. gen-monorepo.py trees are byte-identical from one run to the
 # next, so an engine that built one before holds every step of it in its
 # build cache. A nonce in the Dockerfile does not help: BuildKit keys a COPY

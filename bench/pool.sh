@@ -101,12 +101,11 @@ make_tree() {
   (cd "$dir" && git add -A && git -c user.email=b@b -c user.name=b commit -qm salt)
 }
 
-# remove_images PREFIX: what a run tagged or pulled, from both engines.
-remove_images() {
+# remove_run_images PREFIX: what a run tagged or pulled, from both engines.
+remove_run_images() {
   local host
   for host in "$engine_a" "$engine_b"; do
-    docker -H "$host" image ls -q --filter "reference=$PIPELINE_TEST_REGISTRY/$1*" |
-      sort -u | xargs -r docker -H "$host" rmi -f >/dev/null
+    remove_images "$host" "$PIPELINE_TEST_REGISTRY/$1*"
   done
 }
 
@@ -242,7 +241,7 @@ print(json.dumps({
 }))
 PY
     keep_failed "$dir" "the $kind run is not a clean cold run"
-  remove_images "bench-pool-$kind-$id/"
+  remove_run_images "bench-pool-$kind-$id/"
 }
 
 for round in $(seq "$rounds"); do

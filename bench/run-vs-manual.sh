@@ -127,7 +127,7 @@ sys.exit(f"not every service was built: {bad}" if bad else None)' "$dir/.pipelin
   [ "${#files[@]}" -eq "$gen" ] || keep_failed "$dir" "$kind: ${#files[@]} build logs for $gen services"
   steps=$(bench_cold "$kind" "${files[@]}") || keep_failed "$dir" "$kind run not cold"
   echo "$steps" >>"$work/steps-$kind"
-  docker image ls -q --filter "reference=$PIPELINE_TEST_REGISTRY/$prefix*" | sort -u | xargs -r docker rmi -f >/dev/null
+  remove_images "${DOCKER_HOST:-unix:///var/run/docker.sock}" "$PIPELINE_TEST_REGISTRY/$prefix*"
   calc "$t1 - $t0"
 }
 
