@@ -327,14 +327,15 @@ mod tests {
         dir
     }
 
-    fn digests(dir: &Path) -> BTreeMap<String, String> {
+    /// The plan of the fixture in `dir`, with `git` as its checkout.
+    fn plan_in(dir: &Path, git: GitInfo) -> Plan {
         let config = Config::load(&dir.join("pipeline.yaml")).unwrap();
         let services = crate::discover::discover(&config).unwrap();
-        let plan = plan(
+        plan(
             &config,
             &services,
             &[],
-            GitInfo::default(),
+            git,
             &FileIndex::in_memory(),
             Previous {
                 results: None,
@@ -342,8 +343,12 @@ mod tests {
                 key: &Key::fixed([7; 32]),
             },
         )
-        .unwrap();
-        plan.steps
+        .unwrap()
+    }
+
+    fn digests(dir: &Path) -> BTreeMap<String, String> {
+        plan_in(dir, GitInfo::default())
+            .steps
             .into_iter()
             .map(|s| (s.service.name, s.input_digest))
             .collect()
@@ -373,22 +378,8 @@ mod tests {
     /// Each service's tags, planned with `tags: ["{git_short}"]` in a git
     /// checkout of the fixture.
     fn git_tags(dir: &Path) -> BTreeMap<String, Vec<String>> {
-        let config = Config::load(&dir.join("pipeline.yaml")).unwrap();
-        let services = crate::discover::discover(&config).unwrap();
-        let plan = plan(
-            &config,
-            &services,
-            &[],
-            GitInfo::read(dir),
-            &FileIndex::in_memory(),
-            Previous {
-                results: None,
-                state_dir: &dir.join(STATE_DIR),
-                key: &Key::fixed([7; 32]),
-            },
-        )
-        .unwrap();
-        plan.steps
+        plan_in(dir, GitInfo::read(dir))
+            .steps
             .into_iter()
             .map(|s| (s.service.name, s.tags))
             .collect()
