@@ -23,10 +23,9 @@
 #
 # Cold: every measured run gets a fresh repository prefix (nothing in the
 # registry) and a fresh tree whose services/*/src/ holds a bench-salt.txt
-# with a per-run value. Every service COPYs its src/, so from the COPY on no
-# step can match the build cache of an earlier run, on either engine. (A
-# LABEL nonce would not do: BuildKit keys a COPY on its sources and parent
-# filesystem, and a LABEL changes neither.) The log is checked: any step
+# with a per-run value (bench_salt in lib.sh): every service COPYs its src/,
+# so from the COPY on no step can match the build cache of an earlier run,
+# on either engine. The service logs are checked (bench_cold): any step
 # reported CACHED other than FROM fails the bench. FROM local/busybox:1 is
 # local on both engines (scripts/stack loads it), so neither pulls a base;
 # a dependent built on another engine than svc000 pulls svc000 from the
@@ -91,9 +90,7 @@ make_tree() {
   shift 4
   cp -a "$template" "$dir"
   sed -i "s#repository_prefix: .*#repository_prefix: $prefix#" "$dir/pipeline.yaml"
-  for src in "$dir"/services/*/src; do
-    echo "$salt" >"$src/bench-salt.txt"
-  done
+  bench_salt "$dir" "$salt"
   echo "builders:" >>"$dir/pipeline.yaml"
   for host in "$@"; do
     printf '  - host: %s\n    jobs: %s\n' "$host" "$slots" >>"$dir/pipeline.yaml"
@@ -149,8 +146,10 @@ measure() {
     tail -n 40 "$dir.log" >&2
     keep_failed "$dir" "pipeline run ($kind) failed (exit $rc)"
   fi
+  # The service logs hold every step (the plain log may leave some out).
+  bench_cold "$kind" "$dir"/.pipeline/logs/*.log >/dev/null || keep_failed "$dir" "pipeline run ($kind) was not cold"
   python3 - "$dir" "$kind" "$round" "$(calc "$t1 - $t0")" "$cpu0 $cpu1" "$slots" "${hosts[@]}" >>"$work/runs.jsonl" <<'PY' ||
-import glob, json, os, re, sys
+import json, re, sys
 from collections import defaultdict
 
 d, kind, rnd, wall, cpu, slots = sys.argv[1:7]
@@ -178,21 +177,6 @@ for text in open(f"{d}.log"):
         lost.append(what)
 if lost:
     sys.exit(f"{kind}: an engine was lost during the run: {lost}")
-
-# Steps BuildKit took from its cache, other than the FROM (the service
-# logs hold every line; the plain log may leave some out).
-hits = []
-for log in glob.glob(f"{d}/.pipeline/logs/*.log"):
-    names = {}
-    for text in open(log):
-        m = re.match(r"#(\d+) (\[.*)$", text)
-        if m:
-            names[m[1]] = m[2]
-        m = re.match(r"#(\d+) CACHED", text)
-        if m and "FROM" not in names.get(m[1], ""):
-            hits.append(f"{os.path.basename(log)[:-4]}: {names.get(m[1], '#' + m[1])}")
-if hits:
-    sys.exit(f"{kind}: not cold, steps from the build cache: {hits[:5]}")
 
 def fnv1a(name):
     h = 0xCBF29CE484222325
