@@ -74,37 +74,26 @@ impl Lock {
             // Unreadable: half-written by a holder that is starting (look
             // again), or left so by one that died right then (stale after
             // a few seconds).
-            let abandoned = || {
-                std::fs::metadata(&path)
-                    .and_then(|m| m.modified())
-                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(5)))
-            };
             match holder {
-                None if abandoned() => {
-                    eprintln!(
-                        "taking over {}: it names no holder and is older than 5 s",
-                        path.display()
-                    );
-                    let stale = path.with_extension(format!("stale-{}", me.pid));
-                    if std::fs::rename(&path, &stale).is_ok() {
-                        let _ = std::fs::remove_file(&stale);
+                None if older_than_5s(&path) => {
+                    if remove_stale(&path, None)? {
+                        eprintln!(
+                            "took over {}: it named no holder and was older than 5 s",
+                            path.display()
+                        );
                     }
                     continue;
                 }
                 None => {}
                 Some(h) if h.host == me.host && !alive(h.pid) => {
-                    eprintln!(
-                        "taking over {}: its holder (pid {}, {} since {}) is gone",
-                        path.display(),
-                        h.pid,
-                        h.command,
-                        h.since
-                    );
-                    // Only the one that removes it may take it: a rename
-                    // either moves this very file away or fails.
-                    let stale = path.with_extension(format!("stale-{}", me.pid));
-                    if std::fs::rename(&path, &stale).is_ok() {
-                        let _ = std::fs::remove_file(&stale);
+                    if remove_stale(&path, Some(&h))? {
+                        eprintln!(
+                            "took over {}: its holder (pid {}, {} since {}) is gone",
+                            path.display(),
+                            h.pid,
+                            h.command,
+                            h.since
+                        );
                     }
                     continue;
                 }
@@ -149,6 +138,58 @@ impl Lock {
             pid: me.pid,
         })
     }
+}
+
+/// Whether the file at `path` was last written more than 5 s ago.
+fn older_than_5s(path: &Path) -> bool {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > Duration::from_secs(5)))
+}
+
+/// Removes the lock at `path` if it still is the stale one a taker saw:
+/// the lock of the dead holder `seen`, or (None) one that names no holder.
+/// Returns whether it did.
+///
+/// Two takers may see the same stale lock; the first removes it and takes
+/// the lock, and the second must not then remove that new, live lock. So
+/// the look and the removal happen under `lock.takeover`, made with
+/// `O_EXCL`: whoever holds it reads the lock again and removes it only if
+/// it is unchanged. A takeover file older than 5 s belongs to a taker that
+/// died in those few instructions, and is removed.
+fn remove_stale(path: &Path, seen: Option<&Holder>) -> Result<bool, Error> {
+    let guard = path.with_extension("takeover");
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&guard)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            // Another taker is at it: look again shortly.
+            if older_than_5s(&guard) {
+                let _ = std::fs::remove_file(&guard);
+            }
+            return Ok(false);
+        }
+        Err(e) => {
+            return Err(Error::Environment(format!(
+                "taking over the lock {}: {e}",
+                path.display()
+            )));
+        }
+    }
+    let now: Option<Holder> = std::fs::read(path)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok());
+    // Unreadable and fresh is a holder still writing it, not the one seen.
+    let unchanged =
+        path.exists() && now.as_ref() == seen && (seen.is_some() || older_than_5s(path));
+    if unchanged {
+        let _ = std::fs::remove_file(path);
+    }
+    let _ = std::fs::remove_file(&guard);
+    Ok(unchanged)
 }
 
 impl Drop for Lock {
@@ -224,6 +265,46 @@ mod tests {
             .unwrap()
             .unwrap()
             .unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn two_takers_of_one_dead_lock_do_not_both_get_it() {
+        let dir = std::env::temp_dir().join(format!("pipeline-lock-race-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let dead = Holder {
+            pid: u32::MAX - 1,
+            host: hostname(),
+            since: "2026-01-01T00:00:00Z".into(),
+            command: "run".into(),
+        };
+        for round in 0..40 {
+            std::fs::write(dir.join("lock"), serde_json::to_vec(&dead).unwrap()).unwrap();
+            let start = std::sync::Arc::new(std::sync::Barrier::new(6));
+            let takers: Vec<_> = (0..6)
+                .map(|_| {
+                    let (dir, start) = (dir.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        let runtime = tokio::runtime::Builder::new_current_thread()
+                            .enable_time()
+                            .build()
+                            .unwrap();
+                        start.wait();
+                        // Held until every taker has tried.
+                        runtime.block_on(Lock::take(&dir, "run", false)).ok()
+                    })
+                })
+                .collect();
+            let held: Vec<Lock> = takers
+                .into_iter()
+                .filter_map(|t| t.join().unwrap())
+                .collect();
+            assert_eq!(held.len(), 1, "round {round}: {} holders", held.len());
+            drop(held);
+            assert!(!dir.join("lock").exists(), "round {round}: released");
+            assert!(!dir.join("lock.takeover").exists(), "round {round}");
+        }
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
