@@ -167,7 +167,7 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(String, Check)> {
                     "aws".to_string(),
                     Check::Pass(aws_source(settings.region.as_deref())),
                 ));
-                match connect::ecr(settings, configured_host).await {
+                match connect::ecr(settings, configured_host, &config.push.policy()).await {
                     Ok(connection) => {
                         checks.push(("ecr".to_string(),
                             Check::Pass(format!("login; images go to {}", connection.host)),
@@ -199,12 +199,13 @@ pub(crate) async fn run(config_file: &Path) -> Vec<(String, Check)> {
                 Check::Skipped("no registry.ecr: a plain registry".into()),
             ));
             checks.push(("ecr".to_string(), Check::Skipped("no registry.ecr".into())));
-            login = connect::plain(configured_host.unwrap_or_default()).map_err(|e| {
-                fail(
-                    e.to_string(),
-                    "fix the Docker config, or the credential helper it names",
-                )
-            });
+            login = connect::plain(configured_host.unwrap_or_default(), &config.push.policy())
+                .map_err(|e| {
+                    fail(
+                        e.to_string(),
+                        "fix the Docker config, or the credential helper it names",
+                    )
+                });
         }
     }
     checks.push((

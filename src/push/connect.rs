@@ -78,12 +78,16 @@ pub(crate) enum ConnectError {
 
 /// Connects to ECR and logs in: one `GetAuthorizationToken`, refreshed once
 /// when a request finds it expired. The host is `registry.host` when set,
-/// else the account's ECR registry.
+/// else the account's ECR registry. Every ECR call, the login and its
+/// refreshes included, retries by `retry` (`push.retries`,
+/// `push.retry_window`'s delays), as do the registry requests.
 pub(crate) async fn ecr(
     settings: &EcrSettings,
     configured_host: Option<&str>,
+    retry: &oci_registry::RetryPolicy,
 ) -> Result<Connection, EcrError> {
-    let ecr = Ecr::connect(settings).await?;
+    let mut ecr = Ecr::connect(settings).await?;
+    ecr.retry_with(retry);
     let login = ecr.login().await?;
     let host = configured_host.map_or(login.host, str::to_string);
     let auth = Auth::new(Some(login.credentials), Some(Box::new(ecr.clone())));
@@ -92,36 +96,38 @@ pub(crate) async fn ecr(
         auth: Arc::new(auth),
         ecr: Some(ecr),
         login: Login::Ecr,
-        retry: oci_registry::RetryPolicy::default(),
+        retry: retry.clone(),
     })
 }
 
 /// A plain registry, with the Docker config's login for it (or none). The
 /// config is read, never written; a credential helper runs as a child
 /// process, which is why this is called once, at start.
-pub(crate) fn plain(host: &str) -> Result<Connection, DockerConfigError> {
+pub(crate) fn plain(
+    host: &str,
+    retry: &oci_registry::RetryPolicy,
+) -> Result<Connection, DockerConfigError> {
     let login = docker_login(host)?;
     Ok(Connection {
         host: host.to_string(),
         auth: Arc::new(Auth::new(login.credentials, None)),
         ecr: None,
         login: Login::DockerConfig(login.source),
-        retry: oci_registry::RetryPolicy::default(),
+        retry: retry.clone(),
     })
 }
 
 /// The configured registry, logged in.
 pub(crate) async fn connect(config: &Config) -> Result<Connection, ConnectError> {
     let configured_host = config.registry.host.as_ref().map(|h| h.value.as_str());
-    let mut connection = match &config.registry.ecr {
-        Some(settings) => ecr(settings, configured_host).await?,
-        None => plain(configured_host.expect("config check: ecr or host is set"))?,
-    };
-    connection.retry = config.push.policy();
-    if let Some(ecr) = &mut connection.ecr {
-        ecr.retry_with(&connection.retry);
-    }
-    Ok(connection)
+    let retry = config.push.policy();
+    Ok(match &config.registry.ecr {
+        Some(settings) => ecr(settings, configured_host, &retry).await?,
+        None => plain(
+            configured_host.expect("config check: ecr or host is set"),
+            &retry,
+        )?,
+    })
 }
 
 impl Connection {

@@ -227,3 +227,66 @@ impl Refresh for Ecr {
         Ok(self.login().await.map(|l| l.credentials)?)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An endpoint that answers every request with a 500, counting them.
+    async fn failing_endpoint() -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                seen.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = [0; 8192];
+                    let _ = socket.read(&mut buf).await;
+                    let body = r#"{"__type":"ServerException","message":"down"}"#;
+                    let answer = format!(
+                        "HTTP/1.1 500 Internal Server Error\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = socket.write_all(answer.as_bytes()).await;
+                });
+            }
+        });
+        (url, count)
+    }
+
+    #[tokio::test]
+    async fn ecr_calls_retry_by_the_configured_policy() {
+        let (url, count) = failing_endpoint().await;
+        let config = aws_sdk_ecr::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(aws_sdk_ecr::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_ecr::config::Credentials::new(
+                "AKIDTEST",
+                "not-a-secret",
+                None,
+                None,
+                "test",
+            ))
+            .endpoint_url(&url)
+            .build();
+        let mut ecr = Ecr {
+            client: aws_sdk_ecr::Client::from_conf(config),
+            account: None,
+        };
+        ecr.retry_with(&oci_registry::RetryPolicy {
+            retries: 4,
+            window: Duration::from_secs(30),
+            min_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+        });
+        let e = ecr.login().await.expect_err("the endpoint only fails");
+        assert!(e.to_string().contains("GetAuthorizationToken"), "{e}");
+        assert_eq!(count.load(Ordering::SeqCst), 5, "1 attempt + 4 retries");
+    }
+}
