@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use oci_registry::Credentials;
 
-use dockerfile::Frontend;
+use dockerfile::{FeatureUse, Frontend};
 use oci_registry::Secret;
 
 use crate::build::engine::{BuildLine, BuildRequest, Engine, EngineError, Kind, StepInfo};
@@ -157,6 +157,18 @@ pub(crate) struct BuildInputs<'a> {
     pub(crate) secrets: HashMap<String, Secret>,
 }
 
+/// The features of `step`'s Dockerfile that only BuildKit builds, each
+/// with its line, in file order: what the classic builder refuses (see
+/// [`unsupported`]), and why a `builder: auto` service goes to an engine
+/// that offers BuildKit (see `execute::pool`). Empty when the Dockerfile
+/// does not parse.
+pub(crate) fn buildkit_features(step: &Step) -> Vec<FeatureUse> {
+    step.dockerfile
+        .as_ref()
+        .map(|d| d.features())
+        .unwrap_or_default()
+}
+
 /// Why `step`'s Dockerfile cannot be built by `builder` (with `frontend`
 /// built into the engine), naming the line, the feature and what it needs;
 /// `None` when it can. Checked before the build so the message is ours,
@@ -166,7 +178,7 @@ pub(crate) fn unsupported(step: &Step, builder: Kind, frontend: &Frontend) -> Op
     let path = &step.service.dockerfile;
     match builder {
         Kind::Classic => {
-            let uses = dockerfile.features();
+            let uses = buildkit_features(step);
             let first = uses.first()?;
             Some(format!(
                 "{path}:{} uses {}, which needs BuildKit, and this service builds with the classic builder{}; set `builder: buildkit` (or `auto`, with an engine that offers BuildKit)",

@@ -80,6 +80,17 @@ pub(crate) fn info() -> crate::build::engine::EngineInfo {
     }
 }
 
+/// What a fake engine without BuildKit says it is (as a `tls:` engine).
+pub(crate) fn info_without_buildkit() -> crate::build::engine::EngineInfo {
+    crate::build::engine::EngineInfo {
+        no_buildkit: Some(
+            "pipeline does not open BuildKit sessions over TLS yet; the classic builder works"
+                .into(),
+        ),
+        ..info()
+    }
+}
+
 /// A digest made from `text`, so each repository has its own.
 pub(crate) fn digest_of(text: &str) -> String {
     use sha2::Digest;
@@ -304,12 +315,70 @@ pub(crate) fn plan(steps: Vec<Step>) -> Plan {
     }
 }
 
-/// Looks the plan up in the fake registry, decides and executes it,
-/// reporting to `reporter`.
+/// `step` with this Dockerfile, read as the plan reads it.
+pub(crate) fn with_dockerfile(mut step: Step, text: &str) -> Step {
+    step.dockerfile = Some(Arc::new(
+        dockerfile::Dockerfile::parse(text).expect("the test's Dockerfile parses"),
+    ));
+    step
+}
+
+/// One fake engine of a pool: its name, and whether it offers BuildKit.
+pub(crate) struct FakeEngine {
+    pub(crate) name: &'static str,
+    pub(crate) buildkit: bool,
+}
+
+/// A pool of fake engines sharing `fakes`' world, `jobs` slots each.
+pub(crate) fn pool(fakes: &Fakes, engines: &[FakeEngine], jobs: usize) -> super::pool::Pool {
+    super::pool::Pool::new(
+        engines
+            .iter()
+            .map(|e| {
+                super::pool::Member::new(
+                    e.name.into(),
+                    Arc::new(fakes.clone()),
+                    match e.buildkit {
+                        true => info(),
+                        false => info_without_buildkit(),
+                    },
+                    super::Builders {
+                        buildkit: e.buildkit,
+                        frontend: dockerfile::Frontend::DOCKER_20_10,
+                    },
+                    jobs,
+                    Vec::new(),
+                )
+            })
+            .collect(),
+    )
+}
+
+/// Looks the plan up in the fake registry, decides and executes it on one
+/// engine with BuildKit, reporting to `reporter`.
 pub(crate) async fn run_reported(
     fakes: &Fakes,
     plan: &Plan,
     jobs: usize,
+    keep_going: bool,
+    reporter: &dyn Reporter,
+) -> BTreeMap<String, ServiceResult> {
+    let pool = pool(
+        fakes,
+        &[FakeEngine {
+            name: "unix:///fake.sock",
+            buildkit: true,
+        }],
+        jobs,
+    );
+    run_on(fakes, plan, &pool, keep_going, reporter).await
+}
+
+/// [`run_reported`] on `pool`.
+pub(crate) async fn run_on(
+    fakes: &Fakes,
+    plan: &Plan,
+    pool: &super::pool::Pool,
     keep_going: bool,
     reporter: &dyn Reporter,
 ) -> BTreeMap<String, ServiceResult> {
@@ -322,20 +391,9 @@ pub(crate) async fn run_reported(
     let found = resolve::look_up(plan, &store, &force, reporter).await;
     let decided = resolve::decide(plan, found, &store, &force);
     let logs = std::env::temp_dir().join(format!("pipeline-exec-test-{}", std::process::id()));
-    let pool = super::pool::Pool::new(vec![super::pool::Member::new(
-        "unix:///fake.sock".into(),
-        Arc::new(fakes.clone()),
-        info(),
-        super::Builders {
-            buildkit: true,
-            frontend: dockerfile::Frontend::DOCKER_20_10,
-        },
-        jobs,
-        Vec::new(),
-    )]);
     let executor = Executor {
         plan,
-        pool: &pool,
+        pool,
         target: Target::Registry {
             host: "registry.test".into(),
             registry,

@@ -35,7 +35,7 @@ pub(crate) mod pool;
 #[cfg(test)]
 mod tests;
 
-use pool::{Needs, NoBuilder, Pool, Slot};
+use pool::{NoBuilder, Pool, Slot};
 
 /// Where images go.
 pub(crate) enum Target {
@@ -513,9 +513,14 @@ impl Executor<'_> {
                 Ok(result) => return Ok(result),
                 Err(mut f) => {
                     f.builder = Some(self.pool.member(member).name.clone());
-                    // Lost with its engine? Once more elsewhere.
+                    // Lost with its engine? Once more elsewhere. A
+                    // Dockerfile the builder cannot build never reached it.
                     let engine = &self.pool.member(member);
-                    if avoid.is_some() || self.pool.len() == 1 || !self.lost(member).await {
+                    if avoid.is_some()
+                        || self.pool.len() == 1
+                        || matches!(f.failure, Failure::Unsupported(_))
+                        || !self.lost(member).await
+                    {
                         return Err(f);
                     }
                     self.pool.lose(member);
@@ -552,11 +557,11 @@ impl Executor<'_> {
         self.pool.is_lost(index) || !engine.alive().await
     }
 
-    /// Chooses the engine for `step` and waits for a slot there: the one
-    /// that built its requirements when it has a free slot (they are used
-    /// in place), else the pool's choice. Requirements built on another
-    /// engine are then used by their registry reference, so this waits
-    /// for their pushes.
+    /// Chooses the engine for `step` among those that build what it needs
+    /// (`Pool::needs`) and waits for a slot there: the one that built its
+    /// requirements when it has a free slot (they are used in place), else
+    /// the pool's choice. Requirements built on another engine are then
+    /// used by their registry reference, so this waits for their pushes.
     async fn place<'p>(
         &'p self,
         step: &Step,
@@ -565,7 +570,8 @@ impl Executor<'_> {
         shared: &Shared<'_>,
     ) -> Result<Slot<'p>, Placed> {
         let name = step.service.name.as_str();
-        let needs = Needs::of(&step.service);
+        // BuildKit too for an `auto` service whose Dockerfile needs it.
+        let needs = self.pool.needs(step);
         let built: Vec<usize> = required.iter().filter_map(|r| r.made.built_on).collect();
         let near = built
             .first()

@@ -3,6 +3,9 @@
 //! its own number of build slots (`jobs`). No scheduler beyond choosing an
 //! engine per build:
 //!
+//! - **What it needs.** Only engines that build its platform, and offer
+//!   BuildKit when it needs it: `builder: buildkit`, or `auto` with a
+//!   Dockerfile using a feature only BuildKit builds (see [`Pool::needs`]).
 //! - **Cache locality.** A service prefers the same engine every run (a
 //!   stable hash of its name over the engines), where its layer cache is.
 //! - **An idle engine takes work.** When the preferred engine is full and
@@ -19,6 +22,8 @@ use tokio::sync::{Notify, Semaphore, SemaphorePermit};
 
 use super::Builders;
 use crate::build::engine::{Engine, EngineInfo};
+use crate::config::Builder;
+use crate::plan::Step;
 
 /// One engine of the pool.
 pub(crate) struct Member {
@@ -76,15 +81,22 @@ impl Member {
 pub(crate) struct Needs {
     /// Its `platform:`.
     pub(crate) platform: Option<String>,
-    /// `builder: buildkit`.
+    /// BuildKit: `builder: buildkit`, or `auto` with a Dockerfile that
+    /// uses a feature only BuildKit builds (see [`Pool::needs`]).
     pub(crate) buildkit: bool,
+    /// The Dockerfile line that asks for BuildKit, when the setting does
+    /// not: `RUN --mount=type=cache at services/api/Dockerfile:3`.
+    pub(crate) buildkit_for: Option<String>,
 }
 
 impl Needs {
+    /// What `service`'s settings ask: its platform, and BuildKit for
+    /// `builder: buildkit`.
     pub(crate) fn of(service: &crate::discover::Service) -> Needs {
         Needs {
             platform: service.platform.clone(),
-            buildkit: service.builder == crate::config::Builder::BuildKit,
+            buildkit: service.builder == Builder::BuildKit,
+            buildkit_for: None,
         }
     }
 }
@@ -120,8 +132,10 @@ fn describe(needs: &Needs) -> String {
     if let Some(p) = &needs.platform {
         asks.push(p.clone());
     }
-    if needs.buildkit {
-        asks.push("BuildKit".into());
+    match (needs.buildkit, &needs.buildkit_for) {
+        (true, Some(why)) => asks.push(format!("BuildKit, for {why}")),
+        (true, None) => asks.push("BuildKit".into()),
+        (false, _) => {}
     }
     match asks.is_empty() {
         true => String::new(),
@@ -143,6 +157,35 @@ impl Pool {
         Pool {
             members,
             changed: Notify::new(),
+        }
+    }
+
+    /// What `step` asks of the engine that builds it: what its settings
+    /// ask ([`Needs::of`]), and BuildKit for a `builder: auto` service whose
+    /// Dockerfile uses a feature only BuildKit builds (`RUN --mount`,
+    /// `COPY --chmod`, a heredoc…: `build::buildkit_features`), when an
+    /// engine of the pool (lost or not) offers BuildKit for its platform.
+    /// When none does it is placed as before, and its build fails before
+    /// it starts, naming the line and the feature (`build::unsupported`).
+    pub(crate) fn needs(&self, step: &Step) -> Needs {
+        let needs = Needs::of(&step.service);
+        if needs.buildkit || step.service.builder != Builder::Auto {
+            return needs;
+        }
+        let Some(first) = crate::build::buildkit_features(step).first().copied() else {
+            return needs;
+        };
+        let buildkit = Needs {
+            buildkit: true,
+            buildkit_for: Some(format!(
+                "{} at {}:{}",
+                first.feature, step.service.dockerfile, first.line
+            )),
+            ..needs.clone()
+        };
+        match self.members.iter().any(|m| m.builds(&buildkit)) {
+            true => buildkit,
+            false => needs,
         }
     }
 
@@ -245,7 +288,7 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execute::fake::Fakes;
+    use crate::execute::fake::{Fakes, step, with_dockerfile};
 
     fn pool(jobs: &[usize]) -> Pool {
         Pool::new(
@@ -347,6 +390,7 @@ mod tests {
         let arm = Needs {
             platform: Some("linux/arm64".into()),
             buildkit: true,
+            ..Needs::default()
         };
         let any = Needs::default();
         let slot = p.slot("x", &arm, None).await.unwrap();
@@ -360,5 +404,88 @@ mod tests {
         );
         assert_eq!(p.slot("x", &any, None).await.unwrap().member, 0);
         assert!(p.slot("x", &any, Some(0)).await.is_err());
+    }
+
+    /// Engine 0 offers BuildKit, engine 1 does not (a `tls:` engine).
+    fn mixed() -> Pool {
+        let mut p = pool(&[1, 1]);
+        p.members[1].builders.buildkit = false;
+        p
+    }
+
+    const CACHE_MOUNT: &str = "FROM alpine:3\nRUN --mount=type=cache,target=/root/.cache make\n";
+
+    fn preferring(p: &Pool, index: usize) -> String {
+        (0..)
+            .map(|i| format!("w{i}"))
+            .find(|n| p.preferred(n) == index)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_auto_service_whose_dockerfile_needs_buildkit_goes_where_it_is() {
+        let p = mixed();
+        let name = preferring(&p, 1);
+        let mounts = with_dockerfile(step(&name, &[]), CACHE_MOUNT);
+        let needs = p.needs(&mounts);
+        assert!(needs.buildkit);
+        assert_eq!(
+            needs.buildkit_for,
+            Some(format!(
+                "RUN --mount=type=cache at services/{name}/Dockerfile:2"
+            ))
+        );
+        // Its preferred engine is idle, and lacks BuildKit.
+        let first = p.slot(&name, &needs, None).await.unwrap();
+        assert_eq!(first.member, 0);
+        // Engine 0 full, engine 1 idle: it waits for engine 0.
+        let waiting = p.slot(&name, &needs, None);
+        assert!(
+            tokio::time::timeout(std::time::Duration::from_millis(50), waiting)
+                .await
+                .is_err()
+        );
+        drop(first);
+        // A plain service, and `builder: classic` (which fails anywhere,
+        // naming the line), ask nothing more: the preferred engine.
+        let plain = p.needs(&step(&name, &[]));
+        assert!(!plain.buildkit);
+        assert_eq!(p.slot(&name, &plain, None).await.unwrap().member, 1);
+        let mut classic = mounts.clone();
+        classic.service.builder = Builder::Classic;
+        assert!(!p.needs(&classic).buildkit);
+        // The BuildKit engine lost: none is left, and the error says why.
+        p.lose(0);
+        let e = p.slot(&name, &needs, None).await.err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "no builder is left that can build it (BuildKit, for RUN --mount=type=cache at services/{name}/Dockerfile:2)"
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_plain_service_goes_to_either_engine() {
+        let p = mixed();
+        for index in [0, 1] {
+            let name = preferring(&p, index);
+            let needs = p.needs(&step(&name, &[]));
+            assert_eq!(p.slot(&name, &needs, None).await.unwrap().member, index);
+        }
+        // Its engine full, the idle one without BuildKit takes it.
+        let name = preferring(&p, 0);
+        let needs = p.needs(&step(&name, &[]));
+        let _busy = p.slot(&name, &needs, None).await.unwrap();
+        assert_eq!(p.slot(&name, &needs, None).await.unwrap().member, 1);
+    }
+
+    #[test]
+    fn without_an_engine_offering_buildkit_the_dockerfile_asks_nothing_more() {
+        // Placed as before; its build then fails naming the line.
+        let mut p = mixed();
+        p.members[0].builders.buildkit = false;
+        let needs = p.needs(&with_dockerfile(step("x", &[]), CACHE_MOUNT));
+        assert!(!needs.buildkit && needs.buildkit_for.is_none());
     }
 }

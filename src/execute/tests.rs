@@ -4,8 +4,8 @@
 
 use std::sync::atomic::Ordering;
 
-use super::fake::{Fakes, digest_of, plan, run, step};
-use crate::report::Status;
+use super::fake::{FakeEngine, Fakes, digest_of, plan, pool, run, run_on, step, with_dockerfile};
+use crate::report::{Silent, Status};
 
 #[tokio::test]
 async fn a_failed_requirement_skips_its_dependents() {
@@ -276,4 +276,79 @@ async fn a_cached_service_is_neither_built_nor_pushed() {
     assert_eq!(results["app"].status, Status::Built);
     assert!(!fakes.log().contains(&"build base".to_string()));
     assert!(fakes.log().contains(&"put shop/base:latest".to_string()));
+}
+
+const WITH_BUILDKIT: FakeEngine = FakeEngine {
+    name: "unix:///buildkit.sock",
+    buildkit: true,
+};
+const WITHOUT_BUILDKIT: FakeEngine = FakeEngine {
+    name: "tcp://tls-engine:2376",
+    buildkit: false,
+};
+
+const CACHE_MOUNT: &str = "FROM local/busybox:1\nRUN --mount=type=cache,target=/root/.cache make\n";
+
+/// A name `pool` prefers engine `index` for.
+fn preferring(pool: &super::pool::Pool, prefix: &str, index: usize) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|n| pool.preferred(n) == index)
+        .unwrap()
+}
+
+#[tokio::test]
+async fn an_auto_service_needing_buildkit_builds_on_an_engine_that_offers_it() {
+    // `builder: auto` (the default) with `RUN --mount=type=cache`, its name
+    // hashed to the engine without BuildKit: built on the other one.
+    // Plain services stay on the engine their name picks, either one.
+    let fakes = Fakes::default();
+    let pool = pool(&fakes, &[WITH_BUILDKIT, WITHOUT_BUILDKIT], 2);
+    let mounts = preferring(&pool, "cached-", 1);
+    let plain_here = preferring(&pool, "plain-", 0);
+    let plain_there = preferring(&pool, "other-", 1);
+    let plan = plan(vec![
+        with_dockerfile(step(&mounts, &[]), CACHE_MOUNT),
+        step(&plain_here, &[]),
+        step(&plain_there, &[]),
+    ]);
+    let results = run_on(&fakes, &plan, &pool, false, &Silent).await;
+    for (name, builder) in [
+        (&mounts, WITH_BUILDKIT.name),
+        (&plain_here, WITH_BUILDKIT.name),
+        (&plain_there, WITHOUT_BUILDKIT.name),
+    ] {
+        let r = &results[name];
+        assert_eq!(r.status, Status::Built, "{name}: {:?}", r.error);
+        assert_eq!(r.builder.as_deref(), Some(builder), "{name}");
+    }
+}
+
+#[tokio::test]
+async fn with_no_engine_offering_buildkit_the_service_fails_naming_the_need() {
+    // One engine or two, none with BuildKit: the service goes where its
+    // name says and fails there before the build, naming the line.
+    for engines in [
+        &[WITHOUT_BUILDKIT][..],
+        &[WITHOUT_BUILDKIT, WITHOUT_BUILDKIT],
+    ] {
+        let fakes = Fakes::default();
+        let pool = pool(&fakes, engines, 1);
+        let plan = plan(vec![
+            with_dockerfile(step("cached", &[]), CACHE_MOUNT),
+            step("plain", &[]),
+        ]);
+        let results = run_on(&fakes, &plan, &pool, true, &Silent).await;
+        assert_eq!(results["cached"].status, Status::Failed);
+        assert_eq!(
+            results["cached"].error.as_deref(),
+            Some(
+                "build failed: services/cached/Dockerfile:2 uses RUN --mount=type=cache, which needs BuildKit, and this service builds with the classic builder; set `builder: buildkit` (or `auto`, with an engine that offers BuildKit)"
+            ),
+            "{} engines",
+            engines.len()
+        );
+        assert_eq!(results["plain"].status, Status::Built);
+        assert!(!fakes.log().contains(&"build cached".to_string()));
+    }
 }
