@@ -697,6 +697,16 @@ fn config_errors_name_their_line() {
             .into_bytes(),
         &["pipeline.yaml:5", "services_dir `srv` is not a folder"],
     );
+    std::fs::remove_file(r.dir.join("srv")).unwrap();
+    // No parallelism: the key's own line.
+    expect(
+        format!("{base}build:\n  jobs: 0\n").into_bytes(),
+        &["pipeline.yaml:9:9", "build.jobs must be at least 1"],
+    );
+    expect(
+        format!("{base}build:\n  jobs: 2\n  push_jobs: 0\n").into_bytes(),
+        &["pipeline.yaml:10:14", "build.push_jobs must be at least 1"],
+    );
 }
 
 #[test]

@@ -77,7 +77,7 @@ pub(super) async fn command(
             &plan,
             registry.as_ref(),
             reporter.as_ref(),
-            config.build.push_jobs,
+            config.build.push_jobs.value,
             &mut merged.services,
         )
         .await;

@@ -162,7 +162,7 @@ async fn connect_pool(
             .map_err(|e| Error::Environment(e.to_string()))?;
         members.push(member(
             engine,
-            jobs.unwrap_or(config.build.jobs),
+            jobs.unwrap_or(config.build.jobs.value),
             Vec::new(),
         ));
     } else {
@@ -179,8 +179,8 @@ async fn connect_pool(
             let b = &b.value;
             match engine {
                 Ok(engine) => {
-                    let jobs =
-                        jobs.unwrap_or(b.jobs.as_ref().map_or(config.build.jobs, |j| j.value));
+                    let jobs = jobs
+                        .unwrap_or(b.jobs.as_ref().map_or(config.build.jobs.value, |j| j.value));
                     members.push(member(engine, jobs, b.platforms.clone()));
                 }
                 Err(message) => {

@@ -141,7 +141,7 @@ pub(super) async fn command(
         pool: &pool,
         target,
         options: Options {
-            push_jobs: options.push_jobs.unwrap_or(config.build.push_jobs),
+            push_jobs: options.push_jobs.unwrap_or(config.build.push_jobs.value),
             content_tags_only: shard.is_some(),
             keep_going: options.keep_going,
             secrets,

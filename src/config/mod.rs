@@ -384,9 +384,9 @@ pub(crate) struct SecretSource {
 #[serde(deny_unknown_fields)]
 pub(crate) struct BuildSettings {
     #[serde(default = "default_jobs")]
-    pub(crate) jobs: usize,
+    pub(crate) jobs: At<usize>,
     #[serde(default = "default_push_jobs")]
-    pub(crate) push_jobs: usize,
+    pub(crate) push_jobs: At<usize>,
     #[serde(default)]
     pub(crate) labels: BTreeMap<String, String>,
     #[serde(default)]
@@ -395,12 +395,18 @@ pub(crate) struct BuildSettings {
     pub(crate) network: Network,
 }
 
-fn default_jobs() -> usize {
-    2
+fn default_jobs() -> At<usize> {
+    At {
+        value: 2,
+        loc: Loc::default(),
+    }
 }
 
-fn default_push_jobs() -> usize {
-    4
+fn default_push_jobs() -> At<usize> {
+    At {
+        value: 4,
+        loc: Loc::default(),
+    }
 }
 
 impl Default for BuildSettings {
@@ -615,11 +621,13 @@ impl Config {
                 format!("discover.depth {} must be between 1 and 8", depth.value),
             ));
         }
-        if self.build.jobs == 0 || self.build.push_jobs == 0 {
-            return Err(self.error(
-                Loc::default(),
-                "build.jobs and build.push_jobs must be at least 1",
-            ));
+        for (key, jobs) in [
+            ("build.jobs", &self.build.jobs),
+            ("build.push_jobs", &self.build.push_jobs),
+        ] {
+            if jobs.value == 0 {
+                return Err(self.error(jobs.loc, format!("{key} must be at least 1")));
+            }
         }
         if let Some(host) = &self.registry.host
             && (host.value.is_empty() || host.value.contains('/') || host.value.contains("://"))
@@ -803,8 +811,8 @@ mod tests {
     fn minimal_config_has_defaults() {
         let c = parse(MINIMAL).unwrap();
         assert_eq!(c.services_dir.value, "services");
-        assert_eq!(c.build.jobs, 2);
-        assert_eq!(c.build.push_jobs, 4);
+        assert_eq!(c.build.jobs.value, 2);
+        assert_eq!(c.build.push_jobs.value, 4);
         assert_eq!(c.manifests.pin, Pin::Digest);
         assert_eq!(c.repository_prefix(), "");
     }
