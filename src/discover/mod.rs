@@ -72,7 +72,7 @@ pub(crate) fn discover(config: &Config) -> Result<Vec<Service>, ConfigError> {
     let services_dir = relative_path(config, &config.services_dir)?;
     let dir = config.root.join(&services_dir);
     let explicit = config.services_dir.loc != Loc::default();
-    let mut found: BTreeMap<String, Found> = BTreeMap::new();
+    let mut found: BTreeMap<String, Vec<Found>> = BTreeMap::new();
     if dir.is_dir() {
         let root = config
             .root
@@ -92,8 +92,23 @@ pub(crate) fn discover(config: &Config) -> Result<Vec<Service>, ConfigError> {
     for settings in config.services.values() {
         if let Some(folder) = &settings.value.folder {
             let folder = relative_path(config, folder)?;
-            found.retain(|_, f| f.folder != folder);
+            for folders in found.values_mut() {
+                folders.retain(|f| f.folder != folder);
+            }
         }
+    }
+    found.retain(|_, folders| !folders.is_empty());
+    // Nested folders are named by their path with `-`: `payments/api` and
+    // `payments-api` would both be `payments-api`, and one would vanish.
+    if let Some((name, folders)) = found.iter_mut().find(|(_, folders)| folders.len() > 1) {
+        folders.sort_by(|a, b| a.folder.cmp(&b.folder));
+        return Err(config.error(
+            config.services_dir.loc,
+            format!(
+                "the folders `{}` and `{}` would both be the service `{name}`; rename one, or give one a name of its own in pipeline.yaml (services: <name>: folder: {})",
+                folders[0].folder, folders[1].folder, folders[1].folder
+            ),
+        ));
     }
     if found.is_empty() && config.services.is_empty() {
         return Err(config.error(
@@ -126,7 +141,7 @@ pub(crate) fn discover(config: &Config) -> Result<Vec<Service>, ConfigError> {
                     .unwrap_or("Dockerfile");
                 (folder, dockerfile)
             }
-            (None, Some(f)) => (f.folder.clone(), f.dockerfile),
+            (None, Some(f)) => (f[0].folder.clone(), f[0].dockerfile),
             (None, None) => (format!("{services_dir}/{name}"), "Dockerfile"),
         };
         services.push(resolve(config, &folder, dockerfile, &name, loc, settings)?);
@@ -149,7 +164,7 @@ fn scan(
     root: &Path,
     rel: &str,
     depth: usize,
-    found: &mut BTreeMap<String, Found>,
+    found: &mut BTreeMap<String, Vec<Found>>,
 ) -> Result<(), ConfigError> {
     let dir = config.root.join(rel);
     let unreadable = |e: std::io::Error| {
@@ -221,13 +236,10 @@ fn scan(
                     .unwrap_or(&path)
                     .to_string_lossy()
                     .replace('/', "-");
-                found.insert(
-                    below,
-                    Found {
-                        folder: child,
-                        dockerfile,
-                    },
-                );
+                found.entry(below).or_default().push(Found {
+                    folder: child,
+                    dockerfile,
+                });
             }
             None if depth < config.discover.depth.value => {
                 scan(config, root, &child, depth + 1, found)?;
@@ -783,6 +795,27 @@ mod tests {
             .discover(&format!("{HEAD}discover:\n  depth: 0\n"))
             .unwrap_err();
         assert!(e.message.contains("discover.depth 0"), "{e}");
+        // Two folders that would have one name: an error naming both, until
+        // one is given a name of its own.
+        r.file("services/payments-api/Dockerfile", "FROM scratch\n");
+        let e = r
+            .discover(&format!("{HEAD}discover:\n  depth: 2\n"))
+            .unwrap_err();
+        assert!(
+            e.message
+                .contains("`services/payments-api` and `services/payments/api`")
+                && e.message.contains("both be the service `payments-api`"),
+            "{e}"
+        );
+        let s = r
+            .discover(&format!(
+                "{HEAD}discover:\n  depth: 2\nservices:\n  pay-api:\n    folder: services/payments/api\n"
+            ))
+            .unwrap();
+        assert_eq!(
+            names(&s),
+            ["pay-api", "payments-api", "payments-worker", "web"]
+        );
     }
 
     #[test]
