@@ -5,7 +5,7 @@
 //! `.pipeline/`; only their ids are an input of the image.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_registry::Secret;
 
@@ -21,8 +21,9 @@ pub(crate) struct SecretError {
     pub(crate) message: String,
 }
 
-/// Reads the values of `service`'s secrets.
-pub(crate) fn load(service: &Service) -> Result<HashMap<String, Secret>, SecretError> {
+/// Reads the values of `service`'s secrets; a relative `file` is relative
+/// to `root`, the folder that holds pipeline.yaml.
+pub(crate) fn load(service: &Service, root: &Path) -> Result<HashMap<String, Secret>, SecretError> {
     let mut values = HashMap::new();
     for (id, source) in &service.secrets {
         let error = |message: String| SecretError {
@@ -43,7 +44,7 @@ pub(crate) fn load(service: &Service) -> Result<HashMap<String, Secret>, SecretE
             SecretSource {
                 file: Some(path), ..
             } => {
-                let full = expand_home(path);
+                let full = root.join(expand_home(path));
                 std::fs::read_to_string(&full).map_err(|e| {
                     error(format!(
                         "reading {}: {e}; create it, or change secrets.{id}",
@@ -61,8 +62,7 @@ pub(crate) fn load(service: &Service) -> Result<HashMap<String, Secret>, SecretE
     Ok(values)
 }
 
-/// `~/x` in the home folder; any other path as written (relative to the
-/// folder the tool runs in, which is the repo root).
+/// `~/x` in the home folder; any other path as written.
 fn expand_home(path: &str) -> PathBuf {
     match (path.strip_prefix("~/"), std::env::var_os("HOME")) {
         (Some(rest), Some(home)) => PathBuf::from(home).join(rest),
@@ -118,7 +118,7 @@ mod tests {
                 },
             ),
         ]);
-        let values = load(&ok).unwrap();
+        let values = load(&ok, Path::new("/nonexistent")).unwrap();
         assert_eq!(values["npmrc"].expose(), "//registry/:_authToken=t0ken\n");
         assert_eq!(values["home"].expose(), std::env::var("HOME").unwrap());
         let var = format!("PIPELINE_TEST_UNSET_{}", std::process::id());
@@ -138,7 +138,7 @@ mod tests {
                 },
             ),
         ]);
-        let e = load(&s).unwrap_err();
+        let e = load(&s, Path::new("/nonexistent")).unwrap_err();
         assert_eq!((e.service.as_str(), e.id.as_str()), ("api", "tok"));
         assert!(
             e.to_string().contains(&format!("`{var}` is not set")),
@@ -151,12 +151,25 @@ mod tests {
                 file: Some("~/no/such/credentials".into()),
             },
         )]);
-        let e = load(&missing).unwrap_err().to_string();
+        let e = load(&missing, Path::new("/nonexistent"))
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("service `api`: secret `aws`: reading "),
             "{e}"
         );
         assert!(!e.contains('~'), "the home folder is expanded: {e}");
+        // A relative file is read from the folder of pipeline.yaml, not the
+        // current one.
+        let relative = service(&[(
+            "npmrc",
+            SecretSource {
+                env: None,
+                file: Some("npmrc".into()),
+            },
+        )]);
+        let values = load(&relative, &dir).unwrap();
+        assert_eq!(values["npmrc"].expose(), "//registry/:_authToken=t0ken\n");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -337,7 +337,7 @@ fn secrets(config: &Config, services: &[Service]) -> Check {
             .collect();
         ids.sort();
         ids.dedup();
-        if let Err(e) = crate::build::secrets::load(service) {
+        if let Err(e) = crate::build::secrets::load(service, &config.root) {
             problems.push(e.to_string());
         }
         if !ids.is_empty() {

@@ -344,7 +344,7 @@ fn secrets(
         }
         all.insert(
             step.service.name.clone(),
-            crate::build::secrets::load(&step.service)?,
+            crate::build::secrets::load(&step.service, &config.root)?,
         );
     }
     Ok(all)
