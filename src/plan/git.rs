@@ -64,11 +64,20 @@ impl GitInfo {
         // Paths from `git status` are relative to the top of the work tree,
         // which may be above the pipeline root.
         let prefix = git(root, &["rev-parse", "--show-prefix"]).unwrap_or_default();
-        let status = git(
+        let (status, problem) = match run(
             root,
             &["status", "--porcelain", "-z", "--untracked-files=all", "."],
-        )
-        .unwrap_or_default();
+        ) {
+            Ok(status) => (status, None),
+            Err(stderr) => (
+                String::new(),
+                Some(format!(
+                    "git status failed in {}: {}; which files are uncommitted is unknown, so {{git_short}} tags carry no -dirty",
+                    root.display(),
+                    stderr.lines().next().unwrap_or("unknown error")
+                )),
+            ),
+        };
         let mut changed = Vec::new();
         let mut fields = status.split('\0');
         while let Some(field) = fields.next() {
@@ -88,7 +97,7 @@ impl GitInfo {
             origin: git(root, &["config", "--get", "remote.origin.url"]),
             sha: Some(sha),
             changed,
-            problem: None,
+            problem,
         }
     }
 
@@ -114,5 +123,42 @@ mod tests {
         };
         assert_eq!(g.short().as_deref(), Some("0123456"));
         assert!(!g.dirty());
+    }
+
+    #[test]
+    fn a_failing_git_status_is_a_problem_not_a_clean_checkout() {
+        let dir = std::env::temp_dir().join(format!("pipeline-git-status-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let git = |args: &[&str]| {
+            let out = Command::new("git")
+                .args(["-c", "user.email=t@t", "-c", "user.name=t"])
+                .args(["-c", "commit.gpgsign=false"])
+                .args(args)
+                .current_dir(&dir)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "git {args:?}: {out:?}");
+        };
+        git(&["init", "-q"]);
+        std::fs::write(dir.join("a.txt"), "a\n").unwrap();
+        git(&["add", "a.txt"]);
+        git(&["commit", "-qm", "a"]);
+        std::fs::write(dir.join("b.txt"), "uncommitted\n").unwrap();
+        let read = GitInfo::read(&dir);
+        assert_eq!(
+            (read.changed.as_slice(), &read.problem),
+            (&["b.txt".to_string()][..], &None)
+        );
+        // HEAD still reads, the index does not.
+        std::fs::write(dir.join(".git/index"), "not an index").unwrap();
+        let read = GitInfo::read(&dir);
+        assert!(read.sha.is_some());
+        let problem = read.problem.expect("git status failed");
+        assert!(
+            problem.contains("git status failed") && problem.contains("-dirty"),
+            "{problem}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
