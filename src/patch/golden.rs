@@ -84,6 +84,8 @@ const KUSTOMIZE: &[(&str, Pin, Option<&[&str]>)] = &[
     ("component-and-patch", D, ALL),
     ("nested-overlay", D, ALL),
     ("remote-base", D, ALL),
+    ("registry-component", D, ALL),
+    ("renaming-base", D, ALL),
 ];
 
 /// Cases `kubectl kustomize` cannot render here: a remote base would be
@@ -1069,6 +1071,13 @@ fn reports_of_the_new_kustomize_cases() {
     assert_eq!(r.pinned.keys().collect::<Vec<_>>(), ["adservice", "orders"]);
     assert_eq!(r.not_deployed, ["gateway", "payments", "frontend"]);
     assert!(r.warnings.is_empty(), "{:?}", r.warnings);
+    // Every service renders, some under a name a component or base gave it.
+    for name in ["registry-component", "renaming-base"] {
+        let r = patch(name);
+        assert_eq!(r.pinned.len(), SERVICES.len(), "{name}: {:?}", r.pinned);
+        assert!(r.not_deployed.is_empty(), "{name}: {:?}", r.not_deployed);
+        assert!(r.warnings.is_empty(), "{name}: {:?}", r.warnings);
+    }
     let r = patch("remote-base");
     assert!(r.not_deployed.is_empty());
     assert_eq!(r.warnings.len(), 1);

@@ -10,7 +10,21 @@
 //! repo spec such as `github.com/org/repo//dir?ref=v1`) cannot be seen
 //! here: it is reported, and entries are appended for the services the
 //! local files do not explain, in case it deploys them.
+//!
+//! The names are the ones the overlay's own `images:` entries meet, so the
+//! `images:` renames (`name` → `newName`) of the kustomizations below it
+//! are applied the way kustomize builds each kustomization: first its
+//! resources (a folder is built on its own, its renames applied, before its
+//! names are added), then its components in order (each acts on everything
+//! accumulated so far: it adds its resources and patches, then renames all
+//! of it), then its own patches, then its own renames. The overlay's own
+//! renames are not applied: those are the entries being patched. An entry
+//! with only `newTag` or `digest` renames nothing. A kustomization used by
+//! two others counts under each, as each may rename its images otherwise;
+//! one that includes itself (a cycle), or lies deeper than `MAX_DEPTH`, is
+//! not followed.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use yamledit::{Edits, NodeKind, YamlError};
@@ -45,7 +59,8 @@ pub(super) fn file(root: &Path, overlay: &str) -> Result<PathBuf, PatchError> {
 /// What an overlay's local inputs show.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub(crate) struct Inputs {
-    /// Image names (tag and digest stripped) the inputs use.
+    /// Image names (tag and digest stripped) the inputs use, as they reach
+    /// the overlay's own `images:` entries: nested renames applied.
     pub(crate) images: Vec<String>,
     /// Remote resources, as `url (in path/to/kustomization.yaml)`.
     pub(crate) remote: Vec<String>,
@@ -66,10 +81,19 @@ fn is_remote(entry: &str) -> bool {
 /// kustomize would fail on it too, and without its images an appended
 /// entry could match nothing.
 pub(crate) fn inputs(root: &Path, dir: &Path) -> Result<Inputs, PatchError> {
-    let mut found = Inputs::default();
-    let mut seen = Vec::new();
-    follow(root, dir, &mut found, &mut seen, 0)?;
-    Ok(found)
+    let mut walk = Walk {
+        root,
+        remote: Vec::new(),
+        open: Vec::new(),
+        built: HashMap::new(),
+        cuts: 0,
+    };
+    let mut images = Vec::new();
+    walk.follow(dir, &mut images, 0, OwnRenames::Skip)?;
+    Ok(Inputs {
+        images,
+        remote: walk.remote,
+    })
 }
 
 fn rel(root: &Path, path: &Path) -> String {
@@ -90,91 +114,214 @@ fn read(root: &Path, path: &Path) -> Result<Vec<yamledit::Document>, PatchError>
     })
 }
 
-fn follow(
-    root: &Path,
-    dir: &Path,
-    found: &mut Inputs,
-    seen: &mut Vec<PathBuf>,
-    depth: usize,
-) -> Result<(), PatchError> {
-    let Some(file) = KUSTOMIZATION_FILES
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file())
-    else {
-        return Ok(());
-    };
-    if seen.contains(&file) || depth > MAX_DEPTH {
-        return Ok(());
-    }
-    seen.push(file.clone());
-    let docs = read(root, &file)?;
-    let Some(doc) = docs.first() else {
-        return Ok(());
-    };
-    let kustomization = doc.root();
-    // Files and folders: resources, bases, components; patch files.
-    let mut entries: Vec<(&str, String)> = Vec::new();
-    for key in ["resources", "bases", "components", "patchesStrategicMerge"] {
-        for item in kustomization.get(key).iter().flat_map(|l| l.items()) {
-            if let Some(entry) = item.as_str() {
-                entries.push((key, entry.to_string()));
-            }
+/// Whether a kustomization's own `images:` renames apply to the names it
+/// accumulates: they do for every nested one, not for the overlay, whose
+/// entries are the ones patched.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum OwnRenames {
+    Apply,
+    Skip,
+}
+
+/// The walk of an overlay's kustomizations.
+struct Walk<'a> {
+    root: &'a Path,
+    remote: Vec<String>,
+    /// The kustomization files being read, from the overlay down: one met
+    /// again is a cycle, not followed.
+    open: Vec<PathBuf>,
+    /// The names of each resource folder built so far, its renames applied:
+    /// a folder built on its own gives the same names wherever it is used.
+    built: HashMap<PathBuf, Vec<String>>,
+    /// How often a cycle or `MAX_DEPTH` cut the walk short: a folder whose
+    /// build was cut is not kept in `built`.
+    cuts: usize,
+}
+
+/// The images an inline patch mentions; one that does not parse is left to
+/// kustomize to refuse.
+fn inline(text: &str, names: &mut Vec<String>) {
+    if let Ok(docs) = yamledit::parse(text) {
+        for doc in &docs {
+            mentioned_images(doc.root(), names);
         }
     }
-    for key in ["patches", "patchesJson6902"] {
-        for item in kustomization.get(key).iter().flat_map(|l| l.items()) {
-            if let Some(path) = item.get("path").and_then(|p| p.as_str()) {
-                entries.push((key, path.to_string()));
+}
+
+fn add(names: &mut Vec<String>, name: String) {
+    if !names.contains(&name) {
+        names.push(name);
+    }
+}
+
+/// The same path for every spelling of it (`base`, `x/../base`), where the
+/// file system can tell.
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+/// The `images:` renames of a kustomization, as kustomize runs them: one
+/// entry after the other, each replacing an image whose name is exactly its
+/// `name` with its `newName` (so `a` → `b` then `b` → `c` ends at `c`). An
+/// entry with only `newTag` or `digest` renames nothing.
+fn rename(kustomization: yamledit::Node<'_>, names: &mut Vec<String>) {
+    for item in kustomization.get("images").iter().flat_map(|l| l.items()) {
+        let (Some(name), Some(new)) = (
+            item.get("name").and_then(|n| n.as_str()),
+            item.get("newName")
+                .and_then(|n| n.as_str())
+                .filter(|n| !n.is_empty()),
+        ) else {
+            continue;
+        };
+        for n in names.iter_mut().filter(|n| *n == name) {
+            *n = new.to_string();
+        }
+    }
+    let mut unique = Vec::with_capacity(names.len());
+    for n in names.drain(..) {
+        add(&mut unique, n);
+    }
+    *names = unique;
+}
+
+impl Walk<'_> {
+    /// Adds to `names` what the kustomization in `dir` brings, in kustomize's
+    /// order: its resources (a folder built on its own), then its components
+    /// (each acting on everything accumulated so far, `names` included),
+    /// then its patches, then its own `images:` renames unless `own` skips
+    /// them.
+    fn follow(
+        &mut self,
+        dir: &Path,
+        names: &mut Vec<String>,
+        depth: usize,
+        own: OwnRenames,
+    ) -> Result<(), PatchError> {
+        let Some(file) = KUSTOMIZATION_FILES
+            .iter()
+            .map(|n| dir.join(n))
+            .find(|p| p.is_file())
+        else {
+            return Ok(());
+        };
+        let key = canonical(&file);
+        if self.open.contains(&key) || depth > MAX_DEPTH {
+            self.cuts += 1;
+            return Ok(());
+        }
+        self.open.push(key);
+        let result = self.build(dir, &file, names, depth, own);
+        self.open.pop();
+        result
+    }
+
+    fn build(
+        &mut self,
+        dir: &Path,
+        file: &Path,
+        names: &mut Vec<String>,
+        depth: usize,
+        own: OwnRenames,
+    ) -> Result<(), PatchError> {
+        let docs = read(self.root, file)?;
+        let Some(doc) = docs.first() else {
+            return Ok(());
+        };
+        let kustomization = doc.root();
+        let listed = |key: &str| -> Vec<String> {
+            kustomization
+                .get(key)
+                .iter()
+                .flat_map(|l| l.items())
+                .filter_map(|item| item.as_str().map(str::to_string))
+                .collect()
+        };
+        for key in ["resources", "bases"] {
+            for entry in listed(key) {
+                self.entry(dir, file, key, &entry, names, depth)?;
             }
-            // An inline patch is YAML (or JSON) in a string.
-            if let Some(inline) = item.get("patch").and_then(|p| p.as_str())
-                && let Ok(docs) = yamledit::parse(inline)
-            {
-                for doc in &docs {
-                    mentioned_images(doc.root(), &mut found.images);
+        }
+        for entry in listed("components") {
+            self.entry(dir, file, "components", &entry, names, depth)?;
+        }
+        // Patches: files, and inline ones (YAML or JSON in a string).
+        for entry in listed("patchesStrategicMerge") {
+            match entry.contains('\n') {
+                true => inline(&entry, names),
+                false => self.entry(dir, file, "patchesStrategicMerge", &entry, names, depth)?,
+            }
+        }
+        for key in ["patches", "patchesJson6902"] {
+            for item in kustomization.get(key).iter().flat_map(|l| l.items()) {
+                if let Some(path) = item.get("path").and_then(|p| p.as_str()) {
+                    self.entry(dir, file, key, path, names, depth)?;
+                }
+                if let Some(text) = item.get("patch").and_then(|p| p.as_str()) {
+                    inline(text, names);
                 }
             }
         }
-    }
-    for item in kustomization
-        .get("patchesStrategicMerge")
-        .iter()
-        .flat_map(|l| l.items())
-    {
-        // An inline strategic-merge patch, rather than a file name.
-        if let Some(text) = item.as_str().filter(|t| t.contains('\n'))
-            && let Ok(docs) = yamledit::parse(text)
-        {
-            for doc in &docs {
-                mentioned_images(doc.root(), &mut found.images);
-            }
+        if own == OwnRenames::Apply {
+            rename(kustomization, names);
         }
+        Ok(())
     }
-    for (key, entry) in entries {
-        if entry.contains('\n') {
-            continue; // an inline patch, read above
-        }
-        let path = dir.join(&entry);
-        if !path.exists() && is_remote(&entry) {
-            found
-                .remote
-                .push(format!("{entry} (in {})", rel(root, &file)));
-            continue;
+
+    /// One entry of `key` in the kustomization `file` of `dir`: a remote
+    /// resource is noted, a folder followed (a component on `names`, any
+    /// other built on its own and its names added), a file read.
+    fn entry(
+        &mut self,
+        dir: &Path,
+        file: &Path,
+        key: &str,
+        entry: &str,
+        names: &mut Vec<String>,
+        depth: usize,
+    ) -> Result<(), PatchError> {
+        let path = dir.join(entry);
+        if !path.exists() && is_remote(entry) {
+            add(
+                &mut self.remote,
+                format!("{entry} (in {})", rel(self.root, file)),
+            );
+            return Ok(());
         }
         if path.is_dir() {
-            follow(root, &path, found, seen, depth + 1)?;
-            continue;
+            if key == "components" {
+                return self.follow(&path, names, depth + 1, OwnRenames::Apply);
+            }
+            for name in self.resource(&path, depth + 1)? {
+                add(names, name);
+            }
+            return Ok(());
         }
-        let docs = read(root, &path).map_err(|e| PatchError::Invalid {
-            path: rel(root, &file),
+        let docs = read(self.root, &path).map_err(|e| PatchError::Invalid {
+            path: rel(self.root, file),
             message: format!("{key}: `{entry}`: {e}"),
         })?;
         for doc in &docs {
-            mentioned_images(doc.root(), &mut found.images);
+            mentioned_images(doc.root(), names);
         }
+        Ok(())
     }
-    Ok(())
+
+    /// The names a resource folder gives its parent: built on its own, its
+    /// own renames applied.
+    fn resource(&mut self, dir: &Path, depth: usize) -> Result<Vec<String>, PatchError> {
+        let key = canonical(dir);
+        if let Some(names) = self.built.get(&key) {
+            return Ok(names.clone());
+        }
+        let cuts = self.cuts;
+        let mut names = Vec::new();
+        self.follow(dir, &mut names, depth, OwnRenames::Apply)?;
+        if self.cuts == cuts {
+            self.built.insert(key, names.clone());
+        }
+        Ok(names)
+    }
 }
 
 /// Patches a kustomization: each `images:` entry whose `name` belongs to a

@@ -544,6 +544,170 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// Writes `files` (path, text) under a fresh temp folder named after `name`.
+    fn tree(name: &str, files: &[(&str, &str)]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("pipeline-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, text) in files {
+            let p = dir.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
+    /// The inputs' image names of the overlay in `dir/overlay`, sorted.
+    fn used(dir: &Path) -> Vec<String> {
+        let mut images = kustomize::inputs(dir, &dir.join("overlay")).unwrap().images;
+        images.sort();
+        images
+    }
+
+    const ORDERS: &str = "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: orders}\nspec:\n  template:\n    spec:\n      containers: [{name: orders, image: \"orders:1\"}]\n";
+
+    #[test]
+    fn renames_of_a_base_apply_to_the_names_it_gives() {
+        let dir = tree(
+            "base-renames",
+            &[
+                ("base/kustomization.yaml", "resources: [orders.yaml]\n"),
+                ("base/orders.yaml", ORDERS),
+                (
+                    "registry/gateway.yaml",
+                    "kind: Pod\nmetadata: {name: gateway}\nspec:\n  containers: [{name: g, image: \"ghcr.io/acme/gateway:2\"}]\n",
+                ),
+                // Innermost first: the mirror renames what `registry` gives
+                // it, entry after entry (orders → REG/orders → MIRROR/orders);
+                // an entry with only a tag or digest renames nothing.
+                (
+                    "registry/kustomization.yaml",
+                    "resources: [../base, gateway.yaml]\nimages:\n  - {name: orders, newName: REG/orders}\n  - {name: ghcr.io/acme/gateway, newTag: \"3\"}\n",
+                ),
+                (
+                    "mirror/kustomization.yaml",
+                    "resources: [../registry]\nnamePrefix: m-\nimages:\n  - {name: REG/orders, newName: REG2/orders}\n  - {name: REG2/orders, newName: MIRROR/orders}\n",
+                ),
+                // The same base again, without the renames (a diamond): its
+                // names reach the overlay as they are.
+                (
+                    "plain/kustomization.yaml",
+                    "resources: [../base]\nnamePrefix: p-\n",
+                ),
+                (
+                    "overlay/kustomization.yaml",
+                    "resources: [../mirror, ../plain]\nimages:\n  - name: orders\n    newTag: \"1.0\"\n",
+                ),
+            ],
+        );
+        assert_eq!(
+            used(&dir),
+            ["MIRROR/orders", "ghcr.io/acme/gateway", "orders"]
+        );
+
+        // The overlay's `orders` entry meets only the plain copy: the
+        // mirrored one gets its own entry, so both render pinned.
+        let text = std::fs::read_to_string(dir.join("overlay/kustomization.yaml")).unwrap();
+        let inputs = kustomize::inputs(&dir, &dir.join("overlay")).unwrap();
+        let pins = [pin("orders")];
+        let (out, report) = kustomize::patch(&text, &pins, Pin::Digest, &inputs).unwrap();
+        let uri = &pins[0].uri;
+        assert!(
+            out.contains("  - name: orders\n    newName: ")
+                && out.contains(&format!("  - name: MIRROR/orders\n    newName: {uri}\n")),
+            "{out}"
+        );
+        assert_eq!(report.pinned.keys().collect::<Vec<_>>(), ["orders"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn renames_of_a_component_apply_to_all_its_parent_gathered_before_it() {
+        let dir = tree(
+            "component-renames",
+            &[
+                ("base/kustomization.yaml", "resources: [orders.yaml]\n"),
+                ("base/orders.yaml", ORDERS),
+                (
+                    "overlay/gateway.yaml",
+                    "kind: Pod\nmetadata: {name: gateway}\nspec:\n  containers: [{name: g, image: \"gateway:1\"}]\n",
+                ),
+                // After the components: not renamed by them.
+                (
+                    "overlay/late.yaml",
+                    "kind: Pod\nmetadata: {name: gateway}\nspec:\n  initContainers: [{name: i, image: \"gateway:2\"}]\n",
+                ),
+                (
+                    "components/registry/ads.yaml",
+                    "kind: Pod\nmetadata: {name: ads}\nspec:\n  containers: [{name: a, image: \"adservice:1\"}]\n",
+                ),
+                (
+                    "components/registry/kustomization.yaml",
+                    "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [ads.yaml]\nimages:\n  - {name: orders, newName: REG/orders}\n  - {name: gateway, newName: REG/gateway}\n  - {name: adservice, newName: REG/adservice}\n",
+                ),
+                // A later component renames what an earlier one gave.
+                (
+                    "components/mirror/kustomization.yaml",
+                    "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nimages:\n  - {name: REG/orders, newName: MIRROR/orders}\n",
+                ),
+                // Components come after every resource, wherever the key is.
+                (
+                    "overlay/kustomization.yaml",
+                    "components: [../components/registry, ../components/mirror]\nresources: [../base, gateway.yaml]\npatches:\n  - path: late.yaml\n",
+                ),
+            ],
+        );
+        assert_eq!(
+            used(&dir),
+            ["MIRROR/orders", "REG/adservice", "REG/gateway", "gateway"]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn the_overlays_own_renames_are_not_applied() {
+        let dir = tree(
+            "own-renames",
+            &[
+                ("overlay/orders.yaml", ORDERS),
+                (
+                    "overlay/kustomization.yaml",
+                    "resources: [orders.yaml]\nimages:\n  - {name: orders, newName: REG/orders}\n",
+                ),
+            ],
+        );
+        assert_eq!(used(&dir), ["orders"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn kustomizations_that_include_themselves_are_not_followed_again() {
+        let dir = tree(
+            "kustomize-cycle",
+            &[
+                ("overlay/orders.yaml", ORDERS),
+                (
+                    "overlay/kustomization.yaml",
+                    "resources: [orders.yaml, ../a]\ncomponents: [../c]\n",
+                ),
+                (
+                    "a/kustomization.yaml",
+                    "resources: [../overlay, ../a, gateway.yaml]\nimages: [{name: orders, newName: A/orders}]\n",
+                ),
+                (
+                    "a/gateway.yaml",
+                    "kind: Pod\nmetadata: {name: gateway}\nspec:\n  containers: [{name: g, image: gateway}]\n",
+                ),
+                (
+                    "c/kustomization.yaml",
+                    "kind: Component\ncomponents: [../c]\nimages: [{name: orders, newName: C/orders}]\n",
+                ),
+            ],
+        );
+        // The cycles are cut where they close: `a` gives only its own file.
+        assert_eq!(used(&dir), ["C/orders", "gateway"]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn the_kustomize_report_says_what_is_pinned_and_what_is_not() {
         let pins = [pin("orders"), pin("gateway"), pin("base")];
