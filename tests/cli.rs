@@ -886,3 +886,46 @@ fn finish_refuses_shards_that_do_not_add_up() {
     assert_eq!(r.read("k8s/cart.yaml"), manifest, "nothing written");
     assert!(!r.dir.join(".pipeline/results.json").exists());
 }
+
+#[test]
+fn a_helm_image_path_that_matches_no_service_is_an_error_naming_it() {
+    let r = one_service_repo("helm-typo");
+    let values = "# production values\ncart:\n  image:\n    repository: registry.test/shop/cart\n    tag: latest # pinned by pipeline\n";
+    r.file("charts/shop/values.yaml", values);
+    let config = r.read("pipeline.yaml");
+    let with_path = |path: &str| {
+        config.replace(
+            "manifests:\n",
+            &format!("manifests:\n  helm:\n    - values: charts/shop/values.yaml\n      image_path: \"{path}\"\n"),
+        )
+    };
+    r.file("pipeline.yaml", &with_path("{service}.imag"));
+    r.file("ci/results.json", &results_with(|_| {}));
+    let manifest = r.read("k8s/cart.yaml");
+    let out = r
+        .pipeline()
+        .args(["patch", "--results", "ci/results.json"])
+        .expect(2);
+    assert!(
+        out.stderr.contains("charts/shop/values.yaml")
+            && out
+                .stderr
+                .contains("image_path `{service}.imag` matches no service")
+            && out.stderr.contains("`cart.imag`"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(r.read("charts/shop/values.yaml"), values, "nothing written");
+    assert_eq!(r.read("k8s/cart.yaml"), manifest, "nothing written");
+    // The right path pins it.
+    r.file("pipeline.yaml", &with_path("{service}.image"));
+    r.pipeline()
+        .args(["patch", "--results", "ci/results.json"])
+        .expect(0);
+    let patched = r.read("charts/shop/values.yaml");
+    assert!(
+        patched.contains(&format!("digest: sha256:{}", "ab".repeat(32)))
+            && patched.starts_with("# production values\n"),
+        "{patched}"
+    );
+}
