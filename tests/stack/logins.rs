@@ -5,8 +5,7 @@ use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use crate::common::*;
 
@@ -166,41 +165,59 @@ fn a_missing_or_failing_helper_is_an_environment_error_naming_it() {
 }
 
 /// A TCP port that forwards every connection to the engine's socket,
-/// counting them.
-fn forwarder() -> (u16, Arc<AtomicUsize>) {
+/// recording the requests sent through it (`POST /v1.41/build`: method and
+/// path, no query).
+fn forwarder() -> (u16, Arc<Mutex<Vec<String>>>) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let count = Arc::new(AtomicUsize::new(0));
-    let counted = count.clone();
+    let requests = Arc::new(Mutex::new(Vec::new()));
+    let recorded = requests.clone();
     std::thread::spawn(move || {
         for client in listener.incoming().flatten() {
-            counted.fetch_add(1, Ordering::SeqCst);
             let Ok(engine) = std::os::unix::net::UnixStream::connect("/var/run/docker.sock") else {
                 continue;
             };
             let (mut c_read, mut e_write) =
                 (client.try_clone().unwrap(), engine.try_clone().unwrap());
             let (mut e_read, mut c_write) = (engine, client);
+            let recorded = recorded.clone();
             std::thread::spawn(move || {
-                let _ = pipe(&mut c_read, &mut e_write);
+                let _ = pipe(&mut c_read, &mut e_write, |chunk| {
+                    // A request starts a read: its request line is whole.
+                    let text = String::from_utf8_lossy(chunk);
+                    let mut words = text.split(' ');
+                    if let (
+                        Some(method @ ("GET" | "HEAD" | "POST" | "PUT" | "DELETE")),
+                        Some(target),
+                    ) = (words.next(), words.next())
+                    {
+                        let path = target.split('?').next().unwrap_or(target);
+                        recorded.lock().unwrap().push(format!("{method} {path}"));
+                    }
+                });
                 let _ = e_write.shutdown(std::net::Shutdown::Write);
             });
             std::thread::spawn(move || {
-                let _ = pipe(&mut e_read, &mut c_write);
+                let _ = pipe(&mut e_read, &mut c_write, |_| {});
                 let _ = c_write.shutdown(std::net::Shutdown::Write);
             });
         }
     });
-    (port, count)
+    (port, requests)
 }
 
-fn pipe(from: &mut impl Read, to: &mut impl Write) -> std::io::Result<()> {
+fn pipe(
+    from: &mut impl Read,
+    to: &mut impl Write,
+    mut seen: impl FnMut(&[u8]),
+) -> std::io::Result<()> {
     let mut buf = [0u8; 64 * 1024];
     loop {
         let n = from.read(&mut buf)?;
         if n == 0 {
             return Ok(());
         }
+        seen(&buf[..n]);
         to.write_all(&buf[..n])?;
     }
 }
@@ -224,7 +241,7 @@ fn context(dir: &Path, name: &str, host: &str) -> PathBuf {
 
 #[test]
 fn the_docker_context_decides_the_engine() {
-    let (port, count) = forwarder();
+    let (port, requests) = forwarder();
     // Logins come from ECR (moto); the Docker config only picks the context.
     let r = Repo::new("context");
     r.file(
@@ -242,9 +259,16 @@ fn the_docker_context_decides_the_engine() {
         .env("DOCKER_CONFIG", &docker.display().to_string())
         .env_remove("DOCKER_HOST")
         .expect(0);
+    // The build and the push went through the context's endpoint.
+    let requests = requests.lock().unwrap().clone();
+    let sent = |method: &str, end: &str| {
+        requests
+            .iter()
+            .any(|r| r.starts_with(&format!("{method} /")) && r.ends_with(end))
+    };
     assert!(
-        count.load(Ordering::SeqCst) > 0,
-        "the engine was reached through the context: {}",
+        sent("POST", "/build") && sent("POST", "/push"),
+        "requests through the context: {requests:?}\n{}",
         out.stderr
     );
     let doctor = r
