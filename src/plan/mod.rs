@@ -519,6 +519,37 @@ mod tests {
                 false,
             ),
             (
+                "builder",
+                |d| {
+                    edit(
+                        d,
+                        "pipeline.yaml",
+                        &format!("{CONFIG}    builder: classic\n"),
+                    )
+                },
+                true,
+                false,
+            ),
+            (
+                "secret id",
+                |d| {
+                    edit(
+                        d,
+                        "pipeline.yaml",
+                        &format!("{CONFIG}    secrets: {{ npmrc: {{ env: NPM_TOKEN }} }}\n"),
+                    )
+                },
+                true,
+                false,
+            ),
+            (
+                // How RUN steps reach the network is not what they build.
+                "network",
+                |d| edit(d, "pipeline.yaml", &format!("{CONFIG}    network: host\n")),
+                false,
+                false,
+            ),
+            (
                 "required service",
                 |d| edit(d, "services/base/lib.txt", "LIB"),
                 true,
