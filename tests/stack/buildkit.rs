@@ -323,3 +323,32 @@ fn doctor_names_the_builder_and_the_secrets_each_dockerfile_needs() {
         out.stdout
     );
 }
+
+#[test]
+fn a_run_says_once_which_builder_each_service_gets_and_why() {
+    let r = Repo::new("bk-note");
+    r.file(
+        "services/new/Dockerfile",
+        "FROM local/busybox:1\nRUN true\n",
+    )
+    .file(
+        "services/old/Dockerfile",
+        "FROM local/busybox:1\nRUN true\n",
+    );
+    r.config("build:\n  builder: auto\nservices:\n  old:\n    builder: classic\n");
+    r.commit();
+    let out = r.pipeline().args(["run", "--progress", "plain"]).expect(0);
+    let notes: Vec<&str> = out
+        .stderr
+        .lines()
+        .filter(|l| l.contains("builder:"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{}", out.stderr);
+    assert!(
+        notes[0].contains("builder: BuildKit (Docker 20.10")
+            && notes[0].contains("on linux, API 1.41) for new")
+            && notes[0].contains("builder: the classic builder (build.builder: classic) for old"),
+        "{}",
+        notes[0]
+    );
+}
