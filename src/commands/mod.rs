@@ -255,7 +255,7 @@ fn builder_endpoint(config: &Config, b: &BuilderSettings) -> Result<Endpoint, St
 /// before anything is built.
 fn describe_builders(pool: &Pool, plan: &Plan, reporter: &dyn Reporter) -> Result<(), Error> {
     for step in &plan.steps {
-        let needs = Needs::of(&step.service);
+        let needs = pool.needs(step);
         if !(0..pool.len()).any(|i| pool.member(i).builds(&needs)) {
             let why = (0..pool.len())
                 .map(|i| {
@@ -283,6 +283,10 @@ fn describe_builders(pool: &Pool, plan: &Plan, reporter: &dyn Reporter) -> Resul
         let info = &member.info;
         let mut kinds: Vec<(Kind, Vec<&str>)> = Vec::new();
         for step in &plan.steps {
+            // Not here: a platform or BuildKit this engine does not offer.
+            if !member.builds(&pool.needs(step)) {
+                continue;
+            }
             let kind = member.builders.kind(step.service.builder);
             match kinds.iter_mut().find(|(k, _)| *k == kind) {
                 Some((_, names)) => names.push(&step.service.name),
@@ -290,6 +294,7 @@ fn describe_builders(pool: &Pool, plan: &Plan, reporter: &dyn Reporter) -> Resul
             }
         }
         let text = match kinds.as_slice() {
+            [] => "none of the planned services (their platform or BuildKit)".to_string(),
             [(kind, _)] => info.builder_note(*kind),
             _ => kinds
                 .iter()
