@@ -633,6 +633,7 @@ fn a_results_file_is_checked_before_it_reaches_a_manifest() {
             &["patch", "--results", "ci/results.json"][..],
             &["patch", "--check", "--results", "ci/results.json"][..],
             &["release", "v1.0.0", "--results", "ci/results.json"][..],
+            &["finish", "ci/results.json"][..],
         ] {
             let mut run = r.pipeline();
             for a in command {
