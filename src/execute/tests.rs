@@ -352,3 +352,33 @@ async fn with_no_engine_offering_buildkit_the_service_fails_naming_the_need() {
         assert!(!fakes.log().contains(&"build cached".to_string()));
     }
 }
+
+#[tokio::test]
+async fn a_dependent_builds_next_to_its_requirement_when_that_engine_has_a_free_slot() {
+    // base's name picks engine 0, app's engine 1; engine 0 has a slot free
+    // once base is built, so app is built there, on base as built in place.
+    const OTHER: FakeEngine = FakeEngine {
+        name: "unix:///other.sock",
+        buildkit: true,
+    };
+    let fakes = Fakes::default();
+    let pool = pool(&fakes, &[WITH_BUILDKIT, OTHER], 2);
+    let base = preferring(&pool, "base-", 0);
+    let app = preferring(&pool, "app-", 1);
+    let loner = preferring(&pool, "loner-", 1);
+    let plan = plan(vec![
+        step(&base, &[]),
+        step(&app, &[&base]),
+        step(&loner, &[]),
+    ]);
+    let results = run_on(&fakes, &plan, &pool, false, &Silent).await;
+    for (name, builder) in [
+        (&base, WITH_BUILDKIT.name),
+        (&app, WITH_BUILDKIT.name),
+        (&loner, OTHER.name),
+    ] {
+        let r = &results[name];
+        assert_eq!(r.status, Status::Built, "{name}: {:?}", r.error);
+        assert_eq!(r.builder.as_deref(), Some(builder), "{name}");
+    }
+}
