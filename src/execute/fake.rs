@@ -329,6 +329,15 @@ pub(crate) struct FakeEngine {
     pub(crate) buildkit: bool,
 }
 
+/// A service name (`prefix` and a number) whose hash picks engine `index`
+/// of `pool`.
+pub(crate) fn preferring(pool: &super::pool::Pool, prefix: &str, index: usize) -> String {
+    (0..)
+        .map(|i| format!("{prefix}{i}"))
+        .find(|n| pool.preferred(n) == index)
+        .unwrap()
+}
+
 /// A pool of fake engines sharing `fakes`' world, `jobs` slots each.
 pub(crate) fn pool(fakes: &Fakes, engines: &[FakeEngine], jobs: usize) -> super::pool::Pool {
     super::pool::Pool::new(

@@ -288,7 +288,7 @@ impl Pool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execute::fake::{Fakes, step, with_dockerfile};
+    use crate::execute::fake::{Fakes, preferring, step, with_dockerfile};
 
     fn pool(jobs: &[usize]) -> Pool {
         Pool::new(
@@ -415,17 +415,10 @@ mod tests {
 
     const CACHE_MOUNT: &str = "FROM alpine:3\nRUN --mount=type=cache,target=/root/.cache make\n";
 
-    fn preferring(p: &Pool, index: usize) -> String {
-        (0..)
-            .map(|i| format!("w{i}"))
-            .find(|n| p.preferred(n) == index)
-            .unwrap()
-    }
-
     #[tokio::test]
     async fn an_auto_service_whose_dockerfile_needs_buildkit_goes_where_it_is() {
         let p = mixed();
-        let name = preferring(&p, 1);
+        let name = preferring(&p, "w", 1);
         let mounts = with_dockerfile(step(&name, &[]), CACHE_MOUNT);
         let needs = p.needs(&mounts);
         assert!(needs.buildkit);
@@ -469,12 +462,12 @@ mod tests {
     async fn a_plain_service_goes_to_either_engine() {
         let p = mixed();
         for index in [0, 1] {
-            let name = preferring(&p, index);
+            let name = preferring(&p, "w", index);
             let needs = p.needs(&step(&name, &[]));
             assert_eq!(p.slot(&name, &needs, None).await.unwrap().member, index);
         }
         // Its engine full, the idle one without BuildKit takes it.
-        let name = preferring(&p, 0);
+        let name = preferring(&p, "w", 0);
         let needs = p.needs(&step(&name, &[]));
         let _busy = p.slot(&name, &needs, None).await.unwrap();
         assert_eq!(p.slot(&name, &needs, None).await.unwrap().member, 1);

@@ -4,7 +4,9 @@
 
 use std::sync::atomic::Ordering;
 
-use super::fake::{FakeEngine, Fakes, digest_of, plan, pool, run, run_on, step, with_dockerfile};
+use super::fake::{
+    FakeEngine, Fakes, digest_of, plan, pool, preferring, run, run_on, step, with_dockerfile,
+};
 use crate::report::{Silent, Status};
 
 #[tokio::test]
@@ -288,14 +290,6 @@ const WITHOUT_BUILDKIT: FakeEngine = FakeEngine {
 };
 
 const CACHE_MOUNT: &str = "FROM local/busybox:1\nRUN --mount=type=cache,target=/root/.cache make\n";
-
-/// A name `pool` prefers engine `index` for.
-fn preferring(pool: &super::pool::Pool, prefix: &str, index: usize) -> String {
-    (0..)
-        .map(|i| format!("{prefix}{i}"))
-        .find(|n| pool.preferred(n) == index)
-        .unwrap()
-}
 
 #[tokio::test]
 async fn an_auto_service_needing_buildkit_builds_on_an_engine_that_offers_it() {
