@@ -538,17 +538,7 @@ fn documents(label: &str, text: &str) -> Vec<Value> {
 }
 
 fn pod_spec(object: &mut Value) -> Option<&mut Value> {
-    let path: &[&str] = match object.get("kind")?.as_str()? {
-        "Pod" => &["spec"],
-        "Deployment"
-        | "StatefulSet"
-        | "DaemonSet"
-        | "ReplicaSet"
-        | "Job"
-        | "ReplicationController" => &["spec", "template", "spec"],
-        "CronJob" => &["spec", "jobTemplate", "spec", "template", "spec"],
-        _ => return None,
-    };
+    let path = super::raw::pod_spec_path(object.get("kind")?.as_str()?)?;
     path.iter().try_fold(object, |v, k| v.get_mut(*k))
 }
 

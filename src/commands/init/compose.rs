@@ -102,16 +102,24 @@ fn compose_files(root: &Path) -> Vec<String> {
     files
 }
 
+/// The documents of the YAML file `file`; one that cannot be read or
+/// parsed is noted as skipped.
+fn read_yaml(root: &Path, file: &str, found: &mut Builds) -> Option<Vec<yamledit::Document>> {
+    let docs = std::fs::read_to_string(root.join(file))
+        .ok()
+        .and_then(|t| yamledit::parse(&t).ok());
+    if docs.is_none() {
+        found
+            .skipped
+            .push(format!("{file}: not read (not valid YAML)"));
+    }
+    docs
+}
+
 fn compose(root: &Path, vars: &BTreeMap<String, String>, found: &mut Builds) {
     let mut entries: Vec<(String, Entry)> = Vec::new();
     for file in compose_files(root) {
-        let Some(docs) = std::fs::read_to_string(root.join(&file))
-            .ok()
-            .and_then(|t| yamledit::parse(&t).ok())
-        else {
-            found
-                .skipped
-                .push(format!("{file}: not read (not valid YAML)"));
+        let Some(docs) = read_yaml(root, &file, found) else {
             continue;
         };
         let Some(services) = docs.first().and_then(|d| d.root().get("services")) else {
@@ -285,13 +293,7 @@ fn skaffold(root: &Path, found: &mut Builds) {
     else {
         return;
     };
-    let Some(docs) = std::fs::read_to_string(root.join(file))
-        .ok()
-        .and_then(|t| yamledit::parse(&t).ok())
-    else {
-        found
-            .skipped
-            .push(format!("{file}: not read (not valid YAML)"));
+    let Some(docs) = read_yaml(root, file, found) else {
         return;
     };
     found.files.push(file.to_string());
